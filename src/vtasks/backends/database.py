@@ -1,0 +1,144 @@
+"""The database backend: tasks are rows written on Django's own connection.
+
+Because the insert runs on the connection Django uses for the application's models, a task enqueued
+inside ``transaction.atomic()`` exists only if that transaction commits, and so does its unique lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.tasks import TaskResult
+from django.tasks.exceptions import TaskResultDoesNotExist
+from django.utils import timezone
+
+from vtasks.backends.base import NewTask, VTasksBackend
+from vtasks.wire import codec
+
+
+class DatabaseBackend(VTasksBackend):
+    """``TASKS[alias]["BACKEND"] = "vtasks.backends.database.DatabaseBackend"``.
+
+    OPTIONS: ``database_alias`` (default ``"default"``), ``MAX_ATTEMPTS``, ``BACKOFF``, ``RESULT_TTL``.
+    """
+
+    @property
+    def db_alias(self) -> str:
+        return self.options.get("database_alias", "default")
+
+    def store(self, new: NewTask) -> bool:
+        from vtasks.models import TaskRecord
+
+        if new.unique_key is None:
+            _record(new, self.alias, TaskRecord).save(force_insert=True, using=self.db_alias)
+            return True
+        with transaction.atomic(using=self.db_alias):
+            if not self._take_unique_lock(new):
+                return False
+            _record(new, self.alias, TaskRecord).save(force_insert=True, using=self.db_alias)
+        return True
+
+    def store_many(self, news: Sequence[NewTask]) -> list[bool]:
+        from vtasks.models import TaskRecord
+
+        if any(new.unique_key for new in news):
+            with transaction.atomic(using=self.db_alias):
+                return [self.store(new) for new in news]
+        records = [_record(new, self.alias, TaskRecord) for new in news]
+        TaskRecord.objects.using(self.db_alias).bulk_create(records, batch_size=2000)
+        return [True] * len(news)
+
+    def _take_unique_lock(self, new: NewTask) -> bool:
+        from vtasks.models import UniqueLock
+
+        locks = UniqueLock.objects.using(self.db_alias)
+        locks.filter(key=new.unique_key, expires_at__lte=timezone.now()).delete()
+        try:
+            with transaction.atomic(using=self.db_alias):
+                locks.create(
+                    key=new.unique_key,
+                    task_id=new.id,
+                    expires_at=new.unique_expires_at,
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def create_driver(self) -> Any:
+        """The worker's driver: psycopg's async pool on PostgreSQL when installed, else the ORM."""
+        from django.db import connections
+
+        choice = self.options.get("DRIVER", "auto")
+        if choice == "auto":
+            choice = "postgres" if connections[self.db_alias].vendor == "postgresql" else "sql"
+            if choice == "postgres" and not _psycopg_pool_installed():
+                choice = "sql"
+        if choice == "postgres":
+            from vtasks.drivers.postgres import PostgresDriver
+
+            return PostgresDriver.from_django(self.db_alias)
+        from vtasks.drivers.sql import SqlDriver
+
+        return SqlDriver(self.db_alias)
+
+    def get_result(self, result_id: str) -> TaskResult:
+        from vtasks.models import TaskRecord
+
+        row = (
+            TaskRecord.objects.using(self.db_alias)
+            .filter(id=str(result_id)[:32], backend=self.alias)
+            .values()
+            .first()
+        )
+        if row is None or str(result_id) != row["id"]:
+            raise TaskResultDoesNotExist(result_id)
+        return self.build_result(row)
+
+    def purge(self, *, batch_size: int = 1000, older_than: timedelta | None = None) -> int:
+        """Delete finished records past their ``expires_at`` (or finished before ``older_than`` ago)."""
+        from vtasks.models import TaskRecord
+
+        return purge_expired(TaskRecord, self.db_alias, batch_size=batch_size, older_than=older_than)
+
+
+def _psycopg_pool_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("psycopg_pool") is not None
+
+
+def _record(new: NewTask, backend: str, model: Any) -> Any:
+    task = new.task
+    return model(
+        id=new.id,
+        backend=backend,
+        task_path=new.task_path,
+        queue_name=task.queue_name,
+        priority=task.priority,
+        status="READY",
+        args=codec.dumps(new.args),
+        kwargs=codec.dumps(new.kwargs),
+        run_after=task.run_after,
+        available_at=new.available_at,
+        enqueued_at=new.enqueued_at,
+        max_attempts=new.max_attempts,
+        unique_key=new.unique_key if new.release_unique_on_finish else None,
+    )
+
+
+def purge_expired(
+    model: Any, db_alias: str, *, batch_size: int = 1000, older_than: timedelta | None = None
+) -> int:
+    """Delete expired finished records in batches; returns how many went."""
+    now = timezone.now()
+    rows = model.objects.using(db_alias).filter(status__in=("SUCCESSFUL", "FAILED"))
+    rows = rows.filter(finished_at__lte=now - older_than) if older_than else rows.filter(expires_at__lte=now)
+    deleted = 0
+    while True:
+        batch = list(rows.values_list("seq", flat=True)[:batch_size])
+        if not batch:
+            return deleted
+        deleted += model.objects.using(db_alias).filter(seq__in=batch).delete()[0]

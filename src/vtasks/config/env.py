@@ -1,0 +1,39 @@
+"""Every environment variable vtasks reads, spelled once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from vtasks.core.errors import ConfigError
+
+HEARTBEAT_INTERVAL = "VTASKS_HEARTBEAT_INTERVAL"
+ALIVE_THRESHOLD = "VTASKS_ALIVE_THRESHOLD"
+SHUTDOWN_TIMEOUT = "VTASKS_SHUTDOWN_TIMEOUT"
+WORKER_ID = "VTASKS_WORKER_ID"
+
+#: name -> (default, minimum)
+RUNTIME_DEFAULTS: dict[str, tuple[float, float]] = {
+    HEARTBEAT_INTERVAL: (5.0, 0.05),
+    ALIVE_THRESHOLD: (30.0, 0.1),
+    SHUTDOWN_TIMEOUT: (30.0, 0.0),
+}
+
+
+def runtime_value(name: str, settings: Any = None, environ: Mapping[str, str] = os.environ) -> float:
+    """A runtime number: the environment wins over Django settings, which win over the default."""
+    default, minimum = RUNTIME_DEFAULTS[name]
+    raw: Any = environ.get(name)
+    source = f"environment variable {name}"
+    if raw is None and settings is not None:
+        raw, source = getattr(settings, name, None), f"setting {name}"
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: must be a number of seconds, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{source}: must be >= {minimum}, got {value}")
+    return value

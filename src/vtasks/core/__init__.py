@@ -1,0 +1,1 @@
+"""L0: pure building blocks with no Django, no I/O."""

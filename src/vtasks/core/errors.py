@@ -1,0 +1,36 @@
+"""Every error vtasks raises on purpose: one base class, typed leaves."""
+
+
+class VTasksError(Exception):
+    """Base class of vtasks' own errors."""
+
+
+class ConfigError(VTasksError):
+    """A configuration value is invalid; the message names where it came from."""
+
+
+class ArgumentNotJSON(VTasksError, TypeError):
+    """A task argument or return value cannot round-trip through JSON unchanged.
+
+    A ``TypeError`` so that code written against Django's ``normalize_json`` keeps working.
+    """
+
+
+class EnvelopeError(VTasksError, ValueError):
+    """A stored message cannot be decoded."""
+
+
+class UnknownTask(VTasksError):
+    """A message names a path that is not a module-level function declared as a task."""
+
+
+class WorkerLost(VTasksError):
+    """The process running an attempt died (its heartbeat went stale) before finishing it."""
+
+
+class TaskTimeout(VTasksError, TimeoutError):
+    """An attempt ran past its task's ``timeout``."""
+
+
+class ProcessPruned(VTasksError):
+    """This process's row was removed from the process table: it must stop claiming."""

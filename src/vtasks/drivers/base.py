@@ -1,0 +1,119 @@
+"""The async storage protocol the runtime speaks, and the values that cross it.
+
+A driver stores task records and process rows. The worker claims records under a lease (the claiming
+process id plus the attempt number as a fencing token), runs them, and finishes them in batches; a
+finish whose fence no longer matches is refused, so a process whose claim was released can never
+finalize a task twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+READY, RUNNING, SUCCESSFUL, FAILED = "READY", "RUNNING", "SUCCESSFUL", "FAILED"
+FinalStatus = Literal["SUCCESSFUL", "FAILED", "READY"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Claim:
+    """A task record claimed by one process for one attempt (``attempt`` is the fencing token)."""
+
+    id: str
+    task_path: str
+    queue_name: str
+    priority: int
+    args: list[Any]
+    kwargs: dict[str, Any]
+    backend: str
+    run_after: datetime | None
+    enqueued_at: datetime
+    started_at: datetime
+    last_attempted_at: datetime
+    attempt: int
+    max_attempts: int
+    worker_ids: list[str]
+    #: Earlier attempts' errors: ``{"exception_class_path": ..., "traceback": ...}``.
+    errors: list[dict[str, str]]
+    unique_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """How one attempt ended: SUCCESSFUL, FAILED (final), or READY again at ``retry_at``."""
+
+    claim: Claim
+    status: FinalStatus
+    finished_at: datetime
+    #: JSON text of the return value (SUCCESSFUL only).
+    return_value: str | None = None
+    #: The attempt's error (FAILED or READY).
+    error: dict[str, str] | None = None
+    retry_at: datetime | None = None
+    #: When the finished record may be deleted; ``None`` keeps it, equal to ``finished_at`` drops it.
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessInfo:
+    id: str
+    kind: str
+    hostname: str
+    pid: int
+    queues: Sequence[str] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recovered:
+    """What ``recover_dead`` did: pruned process ids and the task ids released or failed."""
+
+    processes: list[str]
+    requeued: list[str]
+    failed: list[str]
+
+
+class Driver(Protocol):
+    """Storage as the worker sees it. Every method is a coroutine and safe to call concurrently."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def claim(self, queues: Sequence[str], limit: int, process_id: str) -> list[Claim]:
+        """Claim up to ``limit`` due READY records: queues in the given order, then priority, then FIFO."""
+        ...
+
+    async def finish(self, outcomes: Sequence[Outcome], process_id: str) -> list[str]:
+        """Record outcomes in one batch; return the ids refused because their fence no longer holds."""
+        ...
+
+    async def hand_back(self, claims: Sequence[Claim], process_id: str) -> None:
+        """Return unstarted or unfinished claims to READY without counting a failure (shutdown)."""
+        ...
+
+    async def next_due(self, queues: Sequence[str]) -> datetime | None:
+        """When the earliest READY record of these queues becomes due (``None``: none queued)."""
+        ...
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        """Return when work may have arrived (a notification) or after ``timeout`` seconds."""
+        ...
+
+    async def register(self, info: ProcessInfo) -> None: ...
+
+    async def heartbeat(self, process_id: str) -> bool:
+        """Refresh the process row; ``False`` when the row is gone (the process was pruned)."""
+        ...
+
+    async def deregister(self, process_id: str) -> None: ...
+
+    async def recover_dead(self, alive_threshold: float) -> Recovered:
+        """Prune processes silent for ``alive_threshold`` seconds and release their claims.
+
+        Each released claim counts as a failed attempt with ``WorkerLost``: READY again while
+        attempts remain, FAILED otherwise.
+        """
+        ...

@@ -1,0 +1,200 @@
+"""``SqlDriver``: the portable driver on Django's ORM.
+
+All ORM work runs in one dedicated thread, so the worker holds a single connection and the event
+loop never blocks on the database. SQLite has one writer: use WAL and ``transaction_mode:
+IMMEDIATE`` (the README shows the settings) so claims from several processes queue instead of
+failing. MySQL/MariaDB (10.6+) claim with ``SELECT ... FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from django.db import close_old_connections, connections, transaction
+from django.utils import timezone
+
+from vtasks.drivers.base import Claim, Outcome, ProcessInfo, Recovered
+from vtasks.drivers.records import claim_from_row, outcome_changes, worker_lost_error
+from vtasks.wire import codec
+
+T = TypeVar("T")
+_CLAIM_FIELDS = (
+    "seq", "id", "task_path", "queue_name", "priority", "args", "kwargs", "backend", "run_after",
+    "enqueued_at", "started_at", "attempts", "max_attempts", "worker_ids", "errors", "unique_key",
+)  # fmt: skip
+
+
+class SqlDriver:
+    def __init__(self, db_alias: str = "default", *, poll_interval: float = 0.5) -> None:
+        self.db_alias = db_alias
+        self.poll_interval = poll_interval
+        self._executor: ThreadPoolExecutor | None = None
+
+    # -- plumbing ------------------------------------------------------------------------------
+    async def open(self) -> None:
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="vtasks-sql")
+
+    async def close(self) -> None:
+        if self._executor is not None:
+            await self._run(lambda: connections[self.db_alias].close())
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        assert self._executor is not None, "SqlDriver.open() was not awaited"
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._guarded, fn)
+
+    def _guarded(self, fn: Callable[[], T]) -> T:
+        close_old_connections()
+        try:
+            return fn()
+        except Exception:
+            # A broken connection must not poison every later call.
+            connections[self.db_alias].close_if_unusable_or_obsolete()
+            raise
+
+    def _tasks(self) -> Any:
+        from vtasks.models import TaskRecord
+
+        return TaskRecord.objects.using(self.db_alias)
+
+    def _processes(self) -> Any:
+        from vtasks.models import ProcessRecord
+
+        return ProcessRecord.objects.using(self.db_alias)
+
+    # -- claim and finish ----------------------------------------------------------------------
+    async def claim(self, queues: Sequence[str], limit: int, process_id: str) -> list[Claim]:
+        return await self._run(lambda: self._claim(queues, limit, process_id))
+
+    def _claim(self, queues: Sequence[str], limit: int, process_id: str) -> list[Claim]:
+        claims: list[Claim] = []
+        with transaction.atomic(using=self.db_alias):
+            now = timezone.now()
+            for queue in queues:
+                if len(claims) >= limit:
+                    break
+                rows = list(
+                    self._tasks()
+                    .select_for_update(skip_locked=True)
+                    .filter(queue_name=queue, status="READY", available_at__lte=now)
+                    .order_by("-priority", "seq")
+                    .values(*_CLAIM_FIELDS)[: limit - len(claims)]
+                )
+                for row in rows:
+                    claim, changes = claim_from_row(row, process_id, now)
+                    updated = self._tasks().filter(seq=row["seq"], status="READY").update(**changes)
+                    if updated:
+                        claims.append(claim)
+        return claims
+
+    async def finish(self, outcomes: Sequence[Outcome], process_id: str) -> list[str]:
+        return await self._run(lambda: self._finish(outcomes, process_id))
+
+    def _finish(self, outcomes: Sequence[Outcome], process_id: str) -> list[str]:
+        from vtasks.models import UniqueLock
+
+        refused: list[str] = []
+        with transaction.atomic(using=self.db_alias):
+            for outcome in outcomes:
+                claim = outcome.claim
+                fenced = self._tasks().filter(
+                    id=claim.id, status="RUNNING", claimed_by=process_id, attempts=claim.attempt
+                )
+                if not fenced.update(**outcome_changes(outcome)):
+                    refused.append(claim.id)
+                    continue
+                if outcome.status != "READY" and claim.unique_key:
+                    UniqueLock.objects.using(self.db_alias).filter(
+                        key=claim.unique_key, task_id=claim.id
+                    ).delete()
+                if outcome.expires_at is not None and outcome.expires_at <= outcome.finished_at:
+                    self._tasks().filter(id=claim.id).delete()
+        return refused
+
+    async def hand_back(self, claims: Sequence[Claim], process_id: str) -> None:
+        def hand_back() -> None:
+            with transaction.atomic(using=self.db_alias):
+                for claim in claims:
+                    self._tasks().filter(
+                        id=claim.id, status="RUNNING", claimed_by=process_id, attempts=claim.attempt
+                    ).update(status="READY", claimed_by=None)
+
+        await self._run(hand_back)
+
+    async def next_due(self, queues: Sequence[str]) -> datetime | None:
+        def next_due() -> datetime | None:
+            rows = self._tasks().filter(queue_name__in=list(queues), status="READY")
+            return rows.order_by("available_at").values_list("available_at", flat=True).first()
+
+        return await self._run(next_due)
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        await asyncio.sleep(min(timeout, self.poll_interval))
+
+    # -- processes -----------------------------------------------------------------------------
+    async def register(self, info: ProcessInfo) -> None:
+        def register() -> None:
+            now = timezone.now()
+            self._processes().update_or_create(
+                id=info.id,
+                defaults=dict(
+                    kind=info.kind, hostname=info.hostname, pid=info.pid,
+                    queues=json.dumps(list(info.queues)), started_at=now, heartbeat_at=now,
+                    meta=codec.dumps(info.meta),
+                ),  # fmt: skip
+            )
+
+        await self._run(register)
+
+    async def heartbeat(self, process_id: str) -> bool:
+        return await self._run(
+            lambda: bool(self._processes().filter(id=process_id).update(heartbeat_at=timezone.now()))
+        )
+
+    async def deregister(self, process_id: str) -> None:
+        await self._run(lambda: self._processes().filter(id=process_id).delete())
+
+    async def recover_dead(self, alive_threshold: float) -> Recovered:
+        return await self._run(lambda: self._recover_dead(alive_threshold))
+
+    def _recover_dead(self, alive_threshold: float) -> Recovered:
+        from vtasks.models import UniqueLock
+
+        now = timezone.now()
+        requeued: list[str] = []
+        failed: list[str] = []
+        with transaction.atomic(using=self.db_alias):
+            stale = self._processes().filter(heartbeat_at__lt=now - timedelta(seconds=alive_threshold))
+            dead = list(stale.values_list("id", flat=True))
+            stale.delete()
+            live = self._processes().values_list("id", flat=True)
+            # Claims of pruned processes, and of processes whose row vanished another way.
+            orphans = (
+                self._tasks()
+                .select_for_update(skip_locked=True)
+                .filter(status="RUNNING")
+                .exclude(claimed_by__in=live)
+                .values("id", "claimed_by", "attempts", "max_attempts", "errors", "unique_key")
+            )
+            for row in list(orphans):
+                errors = codec.loads(row["errors"]) + [worker_lost_error(row["claimed_by"])]
+                fenced = self._tasks().filter(
+                    id=row["id"], status="RUNNING", attempts=row["attempts"], claimed_by=row["claimed_by"]
+                )
+                if row["attempts"] < row["max_attempts"]:
+                    fenced.update(status="READY", claimed_by=None, available_at=now, errors=codec.dumps(errors))
+                    requeued.append(row["id"])
+                else:
+                    fenced.update(status="FAILED", claimed_by=None, finished_at=now, errors=codec.dumps(errors))
+                    failed.append(row["id"])
+                    if row["unique_key"]:
+                        UniqueLock.objects.using(self.db_alias).filter(
+                            key=row["unique_key"], task_id=row["id"]
+                        ).delete()
+        return Recovered(processes=dead, requeued=requeued, failed=failed)

@@ -1,0 +1,254 @@
+"""Run one claimed task for the worker and say how it ended.
+
+Django's side of an attempt lives here: resolving the path to a declared task, the ``TaskContext``,
+the ``task_started``/``task_finished`` signals (finished is sent from inside the ``except`` block so
+Django's logger records the traceback), JSON-normalising the return value, timeouts and the retry
+decision. Sync tasks run whole (signals included) in the worker's thread pool; async tasks run on
+the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import close_old_connections
+from django.dispatch import Signal
+from django.tasks import TaskContext, TaskResult, TaskResultStatus, task_backends
+from django.tasks.base import Task as DjangoTask
+from django.tasks.base import TaskError
+from django.tasks.signals import task_finished, task_started
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from vtasks.core.errors import TaskTimeout, UnknownTask
+from vtasks.core.retry import retry_delay
+from vtasks.drivers.base import Claim, Outcome
+from vtasks.wire import codec
+
+
+class _Abandoned(Exception):
+    """Raised inside a timed-out sync attempt's thread when it finally returns (its result is void)."""
+
+
+class Executor:
+    """Turns a ``Claim`` into an ``Outcome``. One per worker process."""
+
+    def __init__(self, threads: ThreadPoolExecutor) -> None:
+        self.threads = threads
+        self.abandoned_threads = 0
+        self._tasks: dict[str, DjangoTask | Exception] = {}
+
+    async def run(self, claim: Claim) -> Outcome:
+        task = self.resolve(claim.task_path)
+        if isinstance(task, Exception):
+            return _unrunnable(claim, task)
+        backend = task_backends[claim.backend]
+        result = _running_result(task, claim)
+        timeout = getattr(task, "timeout", None)
+        if inspect.iscoroutinefunction(task.func):
+            return await self._run_async(task, backend, claim, result, timeout)
+        return await self._run_sync(task, backend, claim, result, timeout)
+
+    def resolve(self, path: str) -> DjangoTask | Exception:
+        """The declared task at ``path`` (cached), or the error saying why there is none."""
+        found = self._tasks.get(path)
+        if found is None:
+            found = _resolve(path)
+            self._tasks[path] = found
+        return found
+
+    async def _run_async(
+        self, task: DjangoTask, backend: Any, claim: Claim, result: TaskResult, timeout: float | None
+    ) -> Outcome:
+        await _send(self.threads, task_started, backend, result)
+        try:
+            async with asyncio.timeout(timeout):
+                value = await _call(task, result, claim)
+            text = codec.dumps(codec.normalize(value, "return value"))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            raise
+        except BaseException as exc:
+            if isinstance(exc, TimeoutError) and timeout is not None:
+                exc = _timeout_error(timeout)
+            outcome = _failure(backend, task, claim, result, exc)
+            await _send(self.threads, task_finished, backend, result, exc)
+            return outcome
+        outcome = _success(backend, task, claim, result, text)
+        await _send(self.threads, task_finished, backend, result)
+        return outcome
+
+    async def _run_sync(
+        self, task: DjangoTask, backend: Any, claim: Claim, result: TaskResult, timeout: float | None
+    ) -> Outcome:
+        abandoned = threading.Event()
+        future = self.threads.submit(_attempt_in_thread, task, backend, claim, result, abandoned)
+        if timeout is None:
+            return await asyncio.wrap_future(future)
+        try:
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(asyncio.wrap_future(future))
+        except TimeoutError:
+            abandoned.set()
+            self.abandoned_threads += 1
+            exc = _timeout_error(timeout)
+            outcome = _failure(backend, task, claim, result, exc)
+            await _send(self.threads, task_finished, backend, result, exc)
+            return outcome
+
+
+def _attempt_in_thread(
+    task: DjangoTask, backend: Any, claim: Claim, result: TaskResult, abandoned: threading.Event
+) -> Outcome:
+    close_old_connections()
+    try:
+        task_started.send(type(backend), task_result=result)
+        try:
+            value = _call(task, result, claim)
+            if abandoned.is_set():
+                raise _Abandoned
+            text = codec.dumps(codec.normalize(value, "return value"))
+        except (KeyboardInterrupt, _Abandoned):
+            raise
+        except BaseException as exc:
+            if abandoned.is_set():
+                raise _Abandoned from exc
+            outcome = _failure(backend, task, claim, result, exc)
+            task_finished.send(type(backend), task_result=result)
+            return outcome
+        outcome = _success(backend, task, claim, result, text)
+        task_finished.send(type(backend), task_result=result)
+        return outcome
+    finally:
+        close_old_connections()
+
+
+def _call_args(task: DjangoTask, result: TaskResult, claim: Claim) -> Any:
+    if task.takes_context:
+        return (TaskContext(task_result=result), *claim.args)
+    return claim.args
+
+
+def _call(task: DjangoTask, result: TaskResult, claim: Claim) -> Any:
+    return task.func(*_call_args(task, result, claim), **claim.kwargs)
+
+
+async def _send(
+    threads: ThreadPoolExecutor, signal: Signal, backend: Any, result: TaskResult, exc: BaseException | None = None
+) -> None:
+    """Send a Django signal for an async task.
+
+    Receivers are sync and may touch the database, so they run in the thread pool, with ``exc``
+    re-raised there so that ``sys.exc_info()`` is set as inside an ``except`` block. Django's own
+    logging receivers do no I/O: when they are the only ones, they run right here.
+    """
+    receivers = signal._live_receivers(type(backend))
+    sync_receivers = receivers[0] if isinstance(receivers, tuple) else receivers
+    if all(getattr(r, "__module__", "") == "django.tasks.signals" for r in sync_receivers):
+        _send_now(signal, backend, result, exc)
+        return
+    await asyncio.wrap_future(threads.submit(_send_now, signal, backend, result, exc))
+
+
+def _send_now(signal: Signal, backend: Any, result: TaskResult, exc: BaseException | None) -> None:
+    if exc is None:
+        signal.send(type(backend), task_result=result)
+        return
+    try:
+        raise exc
+    except BaseException:
+        signal.send(type(backend), task_result=result)
+
+
+def _resolve(path: str) -> DjangoTask | Exception:
+    try:
+        found = import_string(path)
+    except ImportError as exc:
+        return UnknownTask(f"task {path!r} cannot be imported: {exc}")
+    if not isinstance(found, DjangoTask):
+        return UnknownTask(f"{path!r} is {type(found).__name__}, not a function declared with @task")
+    if found.module_path != path:
+        return UnknownTask(f"{path!r} resolves to the task {found.module_path!r}, not to itself")
+    return found
+
+
+def _running_result(task: DjangoTask, claim: Claim) -> TaskResult:
+    if claim.run_after is not None or claim.priority != task.priority or claim.queue_name != task.queue_name:
+        task = _with_call_options(task, claim)
+    return TaskResult(
+        task=task,
+        id=claim.id,
+        status=TaskResultStatus.RUNNING,
+        enqueued_at=claim.enqueued_at,
+        started_at=claim.started_at,
+        finished_at=None,
+        last_attempted_at=claim.last_attempted_at,
+        args=claim.args,
+        kwargs=claim.kwargs,
+        backend=claim.backend,
+        errors=[TaskError(**e) for e in claim.errors],
+        worker_ids=claim.worker_ids,
+    )
+
+
+def _with_call_options(task: DjangoTask, claim: Claim) -> DjangoTask:
+    try:
+        return task.using(priority=claim.priority, queue_name=claim.queue_name, run_after=claim.run_after)
+    except Exception:
+        return task  # The options were valid at enqueue; the settings may have changed since.
+
+
+def _error_record(exc: BaseException) -> dict[str, str]:
+    cls = type(exc)
+    return {
+        "exception_class_path": f"{cls.__module__}.{cls.__qualname__}",
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+
+
+def _timeout_error(timeout: float) -> TaskTimeout:
+    return TaskTimeout(f"the attempt ran past its timeout of {timeout:g}s")
+
+
+def _failure(backend: Any, task: DjangoTask, claim: Claim, result: TaskResult, exc: BaseException) -> Outcome:
+    """Record the failed attempt on ``result`` and decide: retry (READY) or dead letter (FAILED)."""
+    now = timezone.now()
+    error = _error_record(exc)
+    result.errors.append(TaskError(**error))
+    backoff = backend.backoff_for(task) if hasattr(backend, "backoff_for") else None
+    delay = retry_delay(backoff, exc, result, claim.attempt, claim.max_attempts)
+    if delay is None:
+        object.__setattr__(result, "status", TaskResultStatus.FAILED)
+        object.__setattr__(result, "finished_at", now)
+        return Outcome(
+            claim=claim, status="FAILED", finished_at=now, error=error,
+            expires_at=_expiry(backend.options.get("FAILED_RESULT_TTL"), now),
+        )  # fmt: skip
+    object.__setattr__(result, "status", TaskResultStatus.READY)
+    return Outcome(
+        claim=claim, status="READY", finished_at=now, error=error, retry_at=now + timedelta(seconds=delay)
+    )
+
+
+def _success(backend: Any, task: DjangoTask, claim: Claim, result: TaskResult, text: str) -> Outcome:
+    now = timezone.now()
+    object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
+    object.__setattr__(result, "finished_at", now)
+    object.__setattr__(result, "_return_value", codec.loads(text))
+    ttl = backend.result_ttl_for(task) if hasattr(backend, "result_ttl_for") else None
+    return Outcome(claim=claim, status="SUCCESSFUL", finished_at=now, return_value=text, expires_at=_expiry(ttl, now))
+
+
+def _unrunnable(claim: Claim, exc: Exception) -> Outcome:
+    """A message that names no runnable task fails at once: retrying cannot help."""
+    now = timezone.now()
+    return Outcome(claim=claim, status="FAILED", finished_at=now, error=_error_record(exc))
+
+
+def _expiry(ttl: float | None, now: datetime) -> datetime | None:
+    return None if ttl is None else now + timedelta(seconds=ttl)

@@ -1,0 +1,98 @@
+"""Tables of the SQL drivers. Every table name is spelled here once.
+
+JSON values are stored as text produced by orjson: the same on SQLite, PostgreSQL and MySQL, and
+never re-encoded by a database JSON type.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+TASK_TABLE = "vtasks_task"
+PROCESS_TABLE = "vtasks_process"
+UNIQUE_LOCK_TABLE = "vtasks_unique_lock"
+
+STATUS_CHOICES = [(s, s.title()) for s in ("READY", "RUNNING", "SUCCESSFUL", "FAILED")]
+
+
+class TaskRecord(models.Model):
+    """One task: its call, its state and its result.
+
+    ``seq`` orders FIFO within a priority; ``id`` is the public result id. ``available_at`` is when
+    the record may be claimed (``run_after``, or a retry's time); ``claimed_by`` plus ``attempts`` is
+    the lease and its fencing token.
+    """
+
+    seq = models.BigAutoField(primary_key=True)
+    id = models.CharField(max_length=32, unique=True)
+    backend = models.CharField(max_length=64)
+    task_path = models.CharField(max_length=255)
+    queue_name = models.CharField(max_length=64)
+    priority = models.SmallIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default="READY")
+    args = models.TextField(default="[]")
+    kwargs = models.TextField(default="{}")
+    run_after = models.DateTimeField(null=True, blank=True)
+    available_at = models.DateTimeField()
+    enqueued_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    last_attempted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.IntegerField(default=0)
+    max_attempts = models.IntegerField(default=1)
+    worker_ids = models.TextField(default="[]")
+    errors = models.TextField(default="[]")
+    return_value = models.TextField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=100, null=True, blank=True)
+    unique_key = models.CharField(max_length=255, null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = TASK_TABLE
+        verbose_name = "task"
+        indexes = [
+            # The claim query: one queue, READY, highest priority first, FIFO.
+            models.Index(
+                fields=["queue_name", "status", "-priority", "seq"], name="vtasks_task_claim"
+            ),
+            models.Index(fields=["claimed_by"], name="vtasks_task_claimed_by"),
+            models.Index(fields=["expires_at"], name="vtasks_task_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_path} [{self.id}] {self.status}"
+
+
+class ProcessRecord(models.Model):
+    """A live vtasks process (worker, scheduler, supervisor) and its last heartbeat."""
+
+    id = models.CharField(max_length=100, primary_key=True)
+    kind = models.CharField(max_length=20)
+    hostname = models.CharField(max_length=255)
+    pid = models.IntegerField()
+    queues = models.TextField(default="[]")
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField(db_index=True)
+    meta = models.TextField(default="{}")
+
+    class Meta:
+        db_table = PROCESS_TABLE
+        verbose_name = "process"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id}"
+
+
+class UniqueLock(models.Model):
+    """Held by the task that took ``key`` until it finishes (mutex) or ``expires_at`` (throttle)."""
+
+    key = models.CharField(max_length=255, primary_key=True)
+    task_id = models.CharField(max_length=32)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = UNIQUE_LOCK_TABLE
+        verbose_name = "unique lock"
+
+    def __str__(self) -> str:
+        return self.key

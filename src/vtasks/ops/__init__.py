@@ -1,0 +1,1 @@
+"""Operations shared by the admin, the management commands and the CLI."""

@@ -1,0 +1,78 @@
+"""Wire a lone worker process: Django backend -> driver, executor, the asyncio ``Worker`` on uvloop.
+
+Shared by ``vtasks worker`` and ``manage.py runworker``. Django must be set up before calling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.tasks import task_backends
+
+from vtasks.config import env
+from vtasks.execution import Executor
+from vtasks.runtime.identity import process_id
+from vtasks.runtime.worker import Worker, WorkerSettings
+
+logger = logging.getLogger("vtasks.worker")
+
+
+def worker_settings(queues: Sequence[str], concurrency: int, burst: bool) -> WorkerSettings:
+    return WorkerSettings(
+        queues=tuple(queues),
+        concurrency=concurrency,
+        burst=burst,
+        heartbeat_interval=env.runtime_value(env.HEARTBEAT_INTERVAL, settings),
+        alive_threshold=env.runtime_value(env.ALIVE_THRESHOLD, settings),
+        shutdown_timeout=env.runtime_value(env.SHUTDOWN_TIMEOUT, settings),
+    )
+
+
+def run_worker(
+    *, backend: str = "default", queues: Sequence[str] = ("default",), concurrency: int = 10,
+    burst: bool = False, worker_id: str | None = None,
+) -> int:  # fmt: skip
+    """Run one worker process until SIGTERM/SIGINT (or empty queues with ``burst``)."""
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency; Windows lacks it
+        runner = asyncio.run
+    wsettings = worker_settings(queues, concurrency, burst)
+    pid = process_id(worker_id or os.environ.get(env.WORKER_ID))
+    code, abandoned = runner(_serve(backend, wsettings, pid))
+    if abandoned:
+        # Timed-out sync tasks still hold threads that cannot be killed; do not wait for them.
+        logger.warning("vtasks: exiting with %d abandoned task thread(s)", abandoned)
+        logging.shutdown()
+        os._exit(code)
+    return code
+
+
+async def _serve(backend_alias: str, wsettings: WorkerSettings, pid: str) -> tuple[int, int]:
+    backend = task_backends[backend_alias]
+    driver = backend.create_driver()
+    threads = ThreadPoolExecutor(max(1, wsettings.concurrency), thread_name_prefix="vtasks-task")
+    executor = Executor(threads)
+    await driver.open()
+    worker = Worker(driver, executor, wsettings, pid)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+    logger.info("vtasks: worker %s serving %s (concurrency %d)", pid, list(wsettings.queues), wsettings.concurrency)
+    try:
+        code = await worker.run()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await driver.close()
+    threads.shutdown(wait=executor.abandoned_threads == 0, cancel_futures=True)
+    logger.info("vtasks: worker %s stopped after %d task(s)", pid, worker.processed)
+    return code, executor.abandoned_threads

@@ -1,0 +1,1 @@
+"""L1: how task data is encoded for storage."""

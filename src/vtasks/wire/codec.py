@@ -1,0 +1,73 @@
+"""Strict JSON for task arguments and return values.
+
+Django's ``normalize_json`` lets through values that JSON cannot store faithfully (NaN, infinities,
+non-string dict keys, integers orjson cannot hold). vtasks refuses them at enqueue, naming the
+argument, so a task never runs with arguments other than those it was given.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from vtasks.core.errors import ArgumentNotJSON
+
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+def normalize(value: Any, where: str) -> Any:
+    """Return ``value`` as plain JSON types (tuples become lists), or raise ``ArgumentNotJSON``.
+
+    ``where`` names the value in the error (``args[1]['when']``).
+    """
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise ArgumentNotJSON(f"{where}: integer {value} is outside the 64-bit range JSON stores")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ArgumentNotJSON(f"{where}: {value!r} is not a JSON number")
+        return value
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            raise ArgumentNotJSON(f"{where}: bytes that are not UTF-8 cannot be stored as JSON") from None
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ArgumentNotJSON(
+                    f"{where}: dict key {key!r} is not a string; JSON would turn it into {str(key)!r}"
+                )
+            out[key] = normalize(item, f"{where}[{key!r}]")
+        return out
+    if isinstance(value, Sequence):
+        return [normalize(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    raise ArgumentNotJSON(f"{where}: Unsupported type: {type(value)} (task data must be JSON)")
+
+
+def normalize_arguments(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[list, dict]:
+    """Normalise a call's arguments, naming the first one that JSON cannot hold."""
+    norm_args = [normalize(a, f"args[{i}]") for i, a in enumerate(args)]
+    norm_kwargs = {k: normalize(v, f"kwargs[{k!r}]") for k, v in kwargs.items()}
+    return norm_args, norm_kwargs
+
+
+def dumps(value: Any) -> str:
+    """Encode already-normalised data."""
+    return orjson.dumps(value).decode()
+
+
+def dumps_canonical(value: Any) -> str:
+    """Encode with sorted keys: equal data gives equal text (for unique keys)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def loads(data: str | bytes) -> Any:
+    return orjson.loads(data)

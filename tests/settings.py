@@ -1,0 +1,72 @@
+"""Django settings for the test suite: one SQLite, one PostgreSQL and one MariaDB database at once.
+
+Each database has its own ``TASKS`` alias, so a test parametrised over aliases runs the same code on
+all three. Subprocess workers import this module too, so paths come from the environment.
+"""
+
+import os
+
+import pymysql
+
+# Django wants mysqlclient >= 2.2.1; PyMySQL speaks the same DB-API and needs no C client library.
+pymysql.version_info = (2, 2, 1, "final", 0)
+pymysql.install_as_MySQLdb()
+
+SECRET_KEY = "vtasks-tests"
+USE_TZ = True
+TIME_ZONE = "UTC"
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "vtasks", "tests"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+_sqlite_path = os.environ.setdefault("VTASKS_TEST_SQLITE", "/tmp/vtasks-test.sqlite3")
+_db_name = os.environ.get("VTASKS_TEST_DB_NAME", "vtasks_test")
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": _sqlite_path,
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
+        "TEST": {"NAME": _sqlite_path},
+    },
+    "pg": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": _db_name,
+        "HOST": os.environ.get("VTASKS_TEST_PG_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("VTASKS_TEST_PG_PORT", "5432"),
+        "USER": os.environ.get("VTASKS_TEST_PG_USER", "postgres"),
+        "CONN_MAX_AGE": None,
+    },
+    "mysql": {
+        "ENGINE": "django.db.backends.mysql",
+        "NAME": _db_name,
+        "HOST": os.environ.get("VTASKS_TEST_MYSQL_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("VTASKS_TEST_MYSQL_PORT", "3306"),
+        "USER": os.environ.get("VTASKS_TEST_MYSQL_USER", "root"),
+        "OPTIONS": {"charset": "utf8mb4", "isolation_level": "read committed"},
+    },
+}
+
+_enabled = os.environ.get("VTASKS_TEST_DATABASES", "default,pg,mysql").split(",")
+DATABASES = {alias: DATABASES[alias] for alias in _enabled}
+
+TASKS = {
+    alias: {
+        "BACKEND": "vtasks.backends.database.DatabaseBackend",
+        "QUEUES": [],
+        "OPTIONS": {"database_alias": alias},
+    }
+    for alias in DATABASES
+}
+if "default" not in TASKS:
+    TASKS["default"] = {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}
+
+VTASKS_HEARTBEAT_INTERVAL = 0.2
+VTASKS_ALIVE_THRESHOLD = 1.5
+VTASKS_SHUTDOWN_TIMEOUT = 5
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"vtasks": {"handlers": ["console"], "level": os.environ.get("VTASKS_LOG_LEVEL", "WARNING")}},
+}

@@ -1,0 +1,110 @@
+"""Tasks the test suite enqueues. Completions are appended to a file named by the caller when needed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from django.tasks import task
+
+from vtasks import task as vtask
+from vtasks.core.retry import ExponentialBackoff
+
+
+@task
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@task
+async def async_add(a: int, b: int) -> int:
+    await asyncio.sleep(0)
+    return a + b
+
+
+@task
+def echo(*args, **kwargs):
+    return {"args": list(args), "kwargs": kwargs}
+
+
+@task(takes_context=True)
+def with_context(context, value):
+    return {"attempt": context.attempt, "id": context.task_result.id, "value": value}
+
+
+@task
+def fail(message: str = "boom"):
+    raise ValueError(message)
+
+
+@task
+def exit_task():
+    raise SystemExit(3)
+
+
+@task
+def returns_nan():
+    return float("nan")
+
+
+@task
+def returns_object():
+    return object()
+
+
+@task(max_attempts=3)
+def flaky(marker: str, failures: int):
+    """Fails ``failures`` times (counted in a file), then succeeds."""
+    count = _bump(marker)
+    if count <= failures:
+        raise ConnectionError(f"failure {count}")
+    return count
+
+
+@task(max_attempts=5, backoff=ExponentialBackoff(base=0.2, jitter=False, retry_on=(ConnectionError,)))
+def picky(marker: str, exc: str):
+    _bump(marker)
+    raise {"conn": ConnectionError, "value": ValueError}[exc]("nope")
+
+
+@task
+def record(path: str, token: str) -> str:
+    """Append one line: how tests count executions across processes (O_APPEND writes are atomic)."""
+    with open(path, "a") as fh:
+        fh.write(token + "\n")
+    return token
+
+
+@task
+def sleep_then_record(path: str, token: str, seconds: float) -> str:
+    time.sleep(seconds)
+    return record.func(path, token)
+
+
+@task(timeout=0.3)
+def slow_sync(seconds: float) -> str:
+    time.sleep(seconds)
+    return "done"
+
+
+@task(timeout=0.3)
+async def slow_async(seconds: float) -> str:
+    await asyncio.sleep(seconds)
+    return "done"
+
+
+@vtask(unique=True)
+def unique_sleep(path: str, token: str, seconds: float) -> str:
+    time.sleep(seconds)
+    return record.func(path, token)
+
+
+def not_a_task():
+    return "should never run"
+
+
+def _bump(marker: str) -> int:
+    with open(marker, "a") as fh:
+        fh.write("x")
+    return os.path.getsize(marker)
