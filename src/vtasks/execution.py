@@ -50,7 +50,7 @@ class Executor:
             return _unrunnable(claim, task)
         backend = task_backends[claim.backend]
         result = _running_result(task, claim)
-        timeout = getattr(task, "timeout", None)
+        timeout = claim.options.get("timeout")
         if inspect.iscoroutinefunction(task.func):
             return await self._run_async(task, backend, claim, result, timeout)
         return await self._run_sync(task, backend, claim, result, timeout)
@@ -240,7 +240,7 @@ def _success(backend: Any, task: DjangoTask, claim: Claim, result: TaskResult, t
     object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
     object.__setattr__(result, "finished_at", now)
     object.__setattr__(result, "_return_value", codec.loads(text))
-    ttl = backend.result_ttl_for(task) if hasattr(backend, "result_ttl_for") else None
+    ttl = claim.options.get("result_ttl")
     return Outcome(claim=claim, status="SUCCESSFUL", finished_at=now, return_value=text, expires_at=_expiry(ttl, now))
 
 

@@ -46,6 +46,8 @@ class TaskRecord(models.Model):
     claimed_by = models.CharField(max_length=100, null=True, blank=True)
     unique_key = models.CharField(max_length=255, null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    #: Per-call options the worker needs (``timeout``, ``result_ttl``), JSON.
+    options = models.TextField(default="{}")
 
     class Meta:
         db_table = TASK_TABLE

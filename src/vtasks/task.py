@@ -55,6 +55,8 @@ class Task(DjangoTask):
         **options: Any,
     ) -> Task:
         """A copy with other defaults. ``run_after`` may be a ``timedelta`` from now."""
+        if "backoff" in options:
+            raise TypeError("backoff is part of the task's definition: set it in @task(backoff=...)")
         unknown = set(options) - set(OPTION_FIELDS)
         if unknown:
             raise TypeError(f"using() got unknown option(s): {', '.join(sorted(unknown))}")

@@ -38,6 +38,8 @@ class NewTask:
     unique_key: str | None
     unique_expires_at: datetime | None
     release_unique_on_finish: bool
+    #: Per-call options the worker reads from the record (the task may be redefined meanwhile).
+    options: dict[str, Any]
 
     @property
     def available_at(self) -> datetime:
@@ -104,7 +106,16 @@ class VTasksBackend(BaseTaskBackend):
             unique_key=key,
             unique_expires_at=now + timedelta(seconds=ttl) if unique and ttl else None,
             release_unique_on_finish=bool(getattr(task, "remove_unique_on_complete", True)),
+            options=self.call_options(task),
         )
+
+    def call_options(self, task: DjangoTask) -> dict[str, Any]:
+        """The options a worker applies to this call: ``timeout`` and ``result_ttl`` when set."""
+        options = {}
+        for name, value in (("timeout", getattr(task, "timeout", None)), ("result_ttl", self.result_ttl_for(task))):
+            if value is not None:
+                options[name] = value
+        return options
 
     def enqueue(self, task: DjangoTask, args: Sequence[Any], kwargs: dict[str, Any]) -> TaskResult | None:  # type: ignore[override]
         new = self.prepare(task, args, kwargs)

@@ -126,6 +126,7 @@ def _record(new: NewTask, backend: str, model: Any) -> Any:
         enqueued_at=new.enqueued_at,
         max_attempts=new.max_attempts,
         unique_key=new.unique_key if new.release_unique_on_finish else None,
+        options=codec.dumps(new.options) if new.options else "{}",
     )
 
 

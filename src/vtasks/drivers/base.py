@@ -38,6 +38,8 @@ class Claim:
     #: Earlier attempts' errors: ``{"exception_class_path": ..., "traceback": ...}``.
     errors: list[dict[str, str]]
     unique_key: str | None = None
+    #: Per-call options stored at enqueue (``timeout``, ``result_ttl``).
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -66,5 +66,6 @@ def claim_from_row(row: dict[str, Any], process_id: str, now: datetime) -> tuple
         worker_ids=worker_ids,
         errors=codec.loads(row["errors"]),
         unique_key=row["unique_key"],
+        options=codec.loads(row["options"]) if row.get("options") else {},
     )
     return claim, changes

@@ -25,7 +25,7 @@ from vtasks.wire import codec
 T = TypeVar("T")
 _CLAIM_FIELDS = (
     "seq", "id", "task_path", "queue_name", "priority", "args", "kwargs", "backend", "run_after",
-    "enqueued_at", "started_at", "attempts", "max_attempts", "worker_ids", "errors", "unique_key",
+    "enqueued_at", "started_at", "attempts", "max_attempts", "worker_ids", "errors", "unique_key", "options",
 )  # fmt: skip
 
 

@@ -1,0 +1,65 @@
+"""Helpers for tests that run workers: in-process (fast, observable) or as real subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from django.tasks import task_backends
+
+from vtasks.execution import Executor
+from vtasks.runtime.identity import process_id
+from vtasks.runtime.worker import Worker, WorkerSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def work(
+    alias: str, queues: Sequence[str] = ("default",), *, concurrency: int = 4, timeout: float = 60.0
+) -> Worker:
+    """Run a burst worker in this process until the queues are empty; returns it for inspection."""
+    return asyncio.run(asyncio.wait_for(_work(alias, queues, concurrency), timeout))
+
+
+async def _work(alias: str, queues: Sequence[str], concurrency: int) -> Worker:
+    driver = task_backends[alias].create_driver()
+    threads = ThreadPoolExecutor(concurrency)
+    settings = WorkerSettings(
+        queues=tuple(queues), concurrency=concurrency, burst=True, heartbeat_interval=0.2,
+        alive_threshold=1.5, shutdown_timeout=5, idle_wait=0.1,
+    )  # fmt: skip
+    await driver.open()
+    worker = Worker(driver, Executor(threads), settings, process_id("test"))
+    try:
+        await worker.run()
+    finally:
+        await driver.close()
+        threads.shutdown(wait=False)
+    return worker
+
+
+def spawn_worker(alias: str, *args: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start ``vtasks worker`` for ``alias`` as a real process (same settings and databases)."""
+    cmd = [sys.executable, "-m", "vtasks.cli.main", "--settings", "tests.settings",
+           "--pythonpath", str(ROOT), "worker", "--backend", alias, *args]  # fmt: skip
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    return subprocess.Popen(cmd, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []

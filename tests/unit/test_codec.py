@@ -1,0 +1,37 @@
+import math
+
+import pytest
+
+from vtasks.core.errors import ArgumentNotJSON
+from vtasks.wire import codec
+
+
+def test_tuples_become_lists_and_plain_values_pass():
+    args, kwargs = codec.normalize_arguments(((1, 2), "x", None, True, 1.5), {"k": {"a": [1]}})
+    assert args == [[1, 2], "x", None, True, 1.5]
+    assert kwargs == {"k": {"a": [1]}}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (math.nan, "args[0]: nan is not a JSON number"),
+        (math.inf, "args[0]: inf is not a JSON number"),
+        ({1: "a"}, "args[0]: dict key 1 is not a string"),
+        (object(), "args[0]: Unsupported type"),
+        (2**70, "outside the 64-bit range"),
+        (b"\xff", "not UTF-8"),
+    ],
+)
+def test_values_json_cannot_hold_are_refused_with_their_place(value, message):
+    with pytest.raises(ArgumentNotJSON, match=message.replace("[", r"\[").replace("]", r"\]")):
+        codec.normalize_arguments((value,), {})
+
+
+def test_nested_kwarg_is_named():
+    with pytest.raises(TypeError, match=r"kwargs\['outer'\]\['inner'\]\[1\]"):
+        codec.normalize_arguments((), {"outer": {"inner": [1, object()]}})
+
+
+def test_canonical_dump_sorts_keys():
+    assert codec.dumps_canonical({"b": 1, "a": 2}) == codec.dumps_canonical({"a": 2, "b": 1})
