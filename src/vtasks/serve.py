@@ -49,8 +49,8 @@ def run_worker(
     pid = process_id(worker_id or os.environ.get(env.WORKER_ID))
     code, abandoned = runner(_serve(backend, wsettings, pid))
     if abandoned:
-        # Timed-out sync tasks still hold threads that cannot be killed; do not wait for them.
-        logger.warning("vtasks: exiting with %d abandoned task thread(s)", abandoned)
+        # Timed-out or handed-back sync tasks may still hold threads that cannot be killed.
+        logger.warning("vtasks: exiting without waiting for %d abandoned task(s)", abandoned)
         logging.shutdown()
         os._exit(code)
     return code
@@ -73,6 +73,7 @@ async def _serve(backend_alias: str, wsettings: WorkerSettings, pid: str) -> tup
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await driver.close()
-    threads.shutdown(wait=executor.abandoned_threads == 0, cancel_futures=True)
+    abandoned = executor.abandoned_threads + worker.handed_back
+    threads.shutdown(wait=abandoned == 0, cancel_futures=True)
     logger.info("vtasks: worker %s stopped after %d task(s)", pid, worker.processed)
-    return code, executor.abandoned_threads
+    return code, abandoned

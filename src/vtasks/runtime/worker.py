@@ -43,6 +43,8 @@ class Worker:
         self.settings = settings
         self.process_id = process_id
         self.processed = 0
+        #: Claims returned unfinished at shutdown (a sync one may still hold a thread).
+        self.handed_back = 0
         self._running: dict[asyncio.Task[None], Claim] = {}
         self._outcomes: list[Outcome] = []
         self._flush_wanted = asyncio.Event()
@@ -159,6 +161,7 @@ class Worker:
         await self._flush_now()
         if leftover and not self._fenced_out:
             logger.warning("vtasks: handing back %d unfinished task(s)", len(leftover))
+            self.handed_back += len(leftover)
             await self.driver.hand_back(leftover, self.process_id)
 
     # -- finishing -----------------------------------------------------------------------------

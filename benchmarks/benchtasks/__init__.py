@@ -1,0 +1,1 @@
+"""The benchmark's task module and its completion log, shared by every system under test."""

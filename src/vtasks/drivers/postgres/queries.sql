@@ -1,0 +1,164 @@
+-- Every statement PostgresDriver sends. Each block starts with a "-- name: <name>" line; the other
+-- whole-line comments are documentation and are not sent. Parameters use psycopg's named style.
+-- Timestamps come from Python (the now, cutoff, ... parameters) so that rows written here and rows
+-- written by Django's ORM (the database backend, SqlDriver) agree on one clock.
+
+-- name: set_time_zone
+-- Run once per new connection: timestamps come back in the zone Django uses for this database.
+SELECT set_config('TimeZone', %(time_zone)s, false)
+
+-- name: claim
+-- Take up to limit due READY records of one queue, highest priority first, FIFO within a priority.
+-- SKIP LOCKED lets concurrent claimers take disjoint rows instead of queueing behind each other.
+WITH picked AS (
+    SELECT seq
+    FROM vtasks_task
+    WHERE queue_name = %(queue)s AND status = 'READY' AND available_at <= %(now)s
+    ORDER BY priority DESC, seq
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE vtasks_task AS t
+SET status = 'RUNNING',
+    claimed_by = %(process_id)s,
+    attempts = t.attempts + 1,
+    worker_ids = (t.worker_ids::jsonb || jsonb_build_array(%(process_id)s::text))::text,
+    started_at = COALESCE(t.started_at, %(now)s),
+    last_attempted_at = %(now)s
+FROM picked
+WHERE t.seq = picked.seq
+RETURNING t.seq, t.id, t.task_path, t.queue_name, t.priority, t.args, t.kwargs, t.backend,
+    t.run_after, t.enqueued_at, t.started_at, t.last_attempted_at, t.attempts, t.max_attempts,
+    t.worker_ids, t.errors, t.unique_key
+
+-- name: finish
+-- Record a batch of outcomes in one statement. Each one applies only while its fence holds (same
+-- process, still RUNNING, same attempt); the ids that applied come back, the rest were refused.
+-- A final outcome whose expires_at is not after finished_at deletes the record instead of
+-- updating it (two CTEs may not modify the same row), and a final outcome frees its unique lock.
+WITH outcome AS (
+    SELECT *
+    FROM unnest(
+        %(ids)s::text[], %(attempts)s::int[], %(statuses)s::text[], %(errors)s::text[],
+        %(available_at)s::timestamptz[], %(finished_at)s::timestamptz[],
+        %(return_values)s::text[], %(expires_at)s::timestamptz[], %(unique_keys)s::text[],
+        %(drop_now)s::bool[]
+    ) AS o(id, attempt, status, errors, available_at, finished_at, return_value, expires_at,
+           unique_key, drop_now)
+),
+dropped AS (
+    DELETE FROM vtasks_task AS t
+    USING outcome AS o
+    WHERE o.drop_now AND t.id = o.id
+      AND t.status = 'RUNNING' AND t.claimed_by = %(process_id)s AND t.attempts = o.attempt
+    RETURNING t.id
+),
+updated AS (
+    UPDATE vtasks_task AS t
+    SET status = o.status,
+        claimed_by = NULL,
+        errors = o.errors,
+        available_at = COALESCE(o.available_at, t.available_at),
+        finished_at = CASE WHEN o.status = 'READY' THEN t.finished_at ELSE o.finished_at END,
+        return_value = CASE WHEN o.status = 'READY' THEN t.return_value ELSE o.return_value END,
+        expires_at = CASE WHEN o.status = 'READY' THEN t.expires_at ELSE o.expires_at END
+    FROM outcome AS o
+    WHERE NOT o.drop_now AND t.id = o.id
+      AND t.status = 'RUNNING' AND t.claimed_by = %(process_id)s AND t.attempts = o.attempt
+    RETURNING t.id
+),
+applied AS (
+    SELECT id FROM dropped
+    UNION ALL
+    SELECT id FROM updated
+),
+unlocked AS (
+    DELETE FROM vtasks_unique_lock AS l
+    USING outcome AS o, applied AS a
+    WHERE a.id = o.id AND o.status <> 'READY' AND l.key = o.unique_key AND l.task_id = o.id
+)
+SELECT id FROM applied
+
+-- name: hand_back
+-- Return claims to READY without recording an attempt's end (shutdown); fenced like finish.
+UPDATE vtasks_task AS t
+SET status = 'READY', claimed_by = NULL
+FROM unnest(%(ids)s::text[], %(attempts)s::int[]) AS c(id, attempt)
+WHERE t.id = c.id
+  AND t.status = 'RUNNING' AND t.claimed_by = %(process_id)s AND t.attempts = c.attempt
+
+-- name: next_due
+SELECT min(available_at) AS due
+FROM vtasks_task
+WHERE queue_name = ANY(%(queues)s::text[]) AND status = 'READY'
+
+-- name: listen
+LISTEN vtasks
+
+-- name: register
+INSERT INTO vtasks_process (id, kind, hostname, pid, queues, started_at, heartbeat_at, meta)
+VALUES (%(id)s, %(kind)s, %(hostname)s, %(pid)s, %(queues)s, %(now)s, %(now)s, %(meta)s)
+ON CONFLICT (id) DO UPDATE
+SET kind = EXCLUDED.kind,
+    hostname = EXCLUDED.hostname,
+    pid = EXCLUDED.pid,
+    queues = EXCLUDED.queues,
+    started_at = EXCLUDED.started_at,
+    heartbeat_at = EXCLUDED.heartbeat_at,
+    meta = EXCLUDED.meta
+
+-- name: heartbeat
+UPDATE vtasks_process SET heartbeat_at = %(now)s WHERE id = %(id)s
+
+-- name: deregister
+DELETE FROM vtasks_process WHERE id = %(id)s
+
+-- name: find_orphans
+-- Prune the processes silent since cutoff, and list RUNNING records whose claimer is not a live
+-- process (pruned now, or whose row vanished another way). One snapshot serves both parts, so the
+-- live test repeats the prune condition rather than reading the table after the DELETE.
+-- Every RUNNING record has claimed_by set and no other has, so the claimed_by index finds them.
+WITH pruned AS (
+    DELETE FROM vtasks_process WHERE heartbeat_at < %(cutoff)s RETURNING id
+)
+SELECT 'process' AS kind, id, NULL::text AS claimed_by, NULL::int AS attempts,
+    NULL::int AS max_attempts, NULL::text AS errors
+FROM pruned
+UNION ALL
+SELECT 'task', t.id, t.claimed_by, t.attempts, t.max_attempts, t.errors
+FROM vtasks_task AS t
+WHERE t.claimed_by IS NOT NULL AND t.status = 'RUNNING'
+  AND NOT EXISTS (
+      SELECT 1 FROM vtasks_process AS p
+      WHERE p.id = t.claimed_by AND p.heartbeat_at >= %(cutoff)s
+  )
+
+-- name: release_orphans
+-- Release the orphans found above as failed attempts: READY now while attempts remain, else
+-- FAILED (and their unique locks freed). The fence makes a concurrent recoverer, or the claimer
+-- finishing after all, win cleanly: a record that changed meanwhile is left alone.
+WITH orphan AS (
+    SELECT *
+    FROM unnest(
+        %(ids)s::text[], %(claimed_by)s::text[], %(attempts)s::int[], %(statuses)s::text[],
+        %(errors)s::text[]
+    ) AS o(id, claimed_by, attempt, status, errors)
+),
+released AS (
+    UPDATE vtasks_task AS t
+    SET status = o.status,
+        claimed_by = NULL,
+        errors = o.errors,
+        available_at = CASE WHEN o.status = 'READY' THEN %(now)s ELSE t.available_at END,
+        finished_at = CASE WHEN o.status = 'FAILED' THEN %(now)s ELSE t.finished_at END
+    FROM orphan AS o
+    WHERE t.id = o.id
+      AND t.status = 'RUNNING' AND t.claimed_by = o.claimed_by AND t.attempts = o.attempt
+    RETURNING t.id, t.status, t.unique_key
+),
+unlocked AS (
+    DELETE FROM vtasks_unique_lock AS l
+    USING released AS r
+    WHERE r.status = 'FAILED' AND l.key = r.unique_key AND l.task_id = r.id
+)
+SELECT id, status FROM released

@@ -1,0 +1,123 @@
+"""Real ``vtasks worker`` processes: exactly-once under concurrency, kill -9 recovery, SIGTERM drain."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import threading
+import time
+
+from django.tasks import TaskResultStatus, task_backends
+
+from tests import tasks
+from tests.helpers import lines, spawn_worker, wait_for
+from vtasks.models import ProcessRecord, TaskRecord
+
+
+def test_1000_tasks_from_4_threads_run_exactly_once_on_2_workers(alias, tmp_path):
+    out = tmp_path / "done"
+    task = tasks.record.using(backend=alias)
+
+    def producer(n: int) -> None:
+        for i in range(250):
+            task.enqueue(str(out), f"{n}-{i}")
+        from django.db import connections
+
+        connections.close_all()
+
+    workers = [spawn_worker(alias, "--concurrency", "8", log=tmp_path / f"w{i}.log") for i in range(2)]
+    try:
+        threads = [threading.Thread(target=producer, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wait_for(lambda: len(lines(out)) >= 1000, timeout=90, what="1000 completions")
+        time.sleep(0.5)  # anything run twice would show up now
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        codes = [w.wait(timeout=30) for w in workers]
+    counts = collections.Counter(lines(out))
+    assert len(counts) == 1000 and set(counts.values()) == {1}
+    assert codes == [0, 0]
+    assert TaskRecord.objects.using(alias).filter(status="SUCCESSFUL").count() == 1000
+    assert not ProcessRecord.objects.using(alias).exists()  # both deregistered
+
+
+def test_kill_9_mid_task_loses_nothing(alias, tmp_path):
+    out = tmp_path / "done"
+    result = tasks.sleep_then_record.using(backend=alias, max_attempts=3).enqueue(str(out), "slow", 3.0)
+    victim = spawn_worker(alias, log=tmp_path / "victim.log")
+    wait_for(
+        lambda: TaskRecord.objects.using(alias).filter(id=result.id, status="RUNNING").exists(),
+        what="the victim to claim the task",
+    )
+    victim.kill()
+    victim.wait(timeout=10)
+    rescuer = spawn_worker(alias, log=tmp_path / "rescuer.log")
+    try:
+        wait_for(lambda: lines(out) == ["slow"], timeout=30, what="the rescued task to run")
+        result.refresh()
+        wait_for(lambda: (result.refresh(), result.status)[1] == TaskResultStatus.SUCCESSFUL, what="ack")
+    finally:
+        rescuer.send_signal(signal.SIGTERM)
+        assert rescuer.wait(timeout=30) == 0
+    assert result.attempts == 2
+    assert [e.exception_class_path for e in result.errors] == ["vtasks.core.errors.WorkerLost"]
+
+
+def test_kill_9_on_the_last_attempt_fails_the_task(alias, tmp_path):
+    result = tasks.sleep_then_record.using(backend=alias).enqueue(str(tmp_path / "x"), "slow", 5.0)
+    victim = spawn_worker(alias)
+    wait_for(lambda: TaskRecord.objects.using(alias).filter(id=result.id, status="RUNNING").exists())
+    victim.kill()
+    victim.wait(timeout=10)
+    rescuer = spawn_worker(alias)
+    try:
+        wait_for(lambda: (result.refresh(), result.status)[1] == TaskResultStatus.FAILED, timeout=30)
+    finally:
+        rescuer.send_signal(signal.SIGTERM)
+        rescuer.wait(timeout=30)
+    assert result.errors[-1].exception_class_path == "vtasks.core.errors.WorkerLost"
+
+
+def test_sigterm_finishes_running_tasks_and_stops_claiming(alias, tmp_path):
+    out = tmp_path / "done"
+    running = tasks.sleep_then_record.using(backend=alias).enqueue(str(out), "in-flight", 1.0)
+    worker = spawn_worker(alias, "--concurrency", "1")
+    wait_for(lambda: TaskRecord.objects.using(alias).filter(id=running.id, status="RUNNING").exists())
+    waiting = tasks.record.using(backend=alias).enqueue(str(out), "queued")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    running.refresh()
+    waiting.refresh()
+    assert running.status == TaskResultStatus.SUCCESSFUL
+    assert waiting.status == TaskResultStatus.READY and lines(out) == ["in-flight"]
+
+
+def test_shutdown_timeout_hands_back_unfinished_work(alias, tmp_path):
+    result = tasks.sleep_then_record.using(backend=alias).enqueue(str(tmp_path / "x"), "long", 30.0)
+    os.environ["VTASKS_SHUTDOWN_TIMEOUT"] = "0.5"
+    try:
+        worker = spawn_worker(alias)
+    finally:
+        del os.environ["VTASKS_SHUTDOWN_TIMEOUT"]
+    wait_for(lambda: TaskRecord.objects.using(alias).filter(id=result.id, status="RUNNING").exists())
+    started = time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=20) == 0
+    assert time.monotonic() - started < 10
+    result.refresh()
+    assert result.status == TaskResultStatus.READY and result.errors == []
+
+
+def test_burst_exits_zero_when_the_queues_are_empty(alias, tmp_path):
+    out = tmp_path / "done"
+    for i in range(20):
+        tasks.record.using(backend=alias).enqueue(str(out), str(i))
+    proc = spawn_worker(alias, "--burst", "--concurrency", "4")
+    assert proc.wait(timeout=60) == 0
+    assert sorted(lines(out), key=int) == [str(i) for i in range(20)]
+    assert task_backends[alias].get_result(TaskRecord.objects.using(alias).first().id).status == "SUCCESSFUL"
