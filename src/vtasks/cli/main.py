@@ -49,8 +49,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     _django_setup(args.settings, args.pythonpath)
+    if not logging.getLogger("vtasks").handlers and not logging.getLogger().handlers:
+        # The project's LOGGING configures nothing for vtasks: log to stderr.
+        logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "worker":
         from vtasks.serve import run_worker
 
