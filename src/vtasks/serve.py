@@ -5,6 +5,7 @@ Shared by ``vtasks worker`` and ``manage.py runworker``. Django must be set up b
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
@@ -21,6 +22,16 @@ from vtasks.runtime.identity import process_id
 from vtasks.runtime.worker import Worker, WorkerSettings
 
 logger = logging.getLogger("vtasks.worker")
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """The worker's flags, shared with ``manage.py runworker``."""
+    parser.add_argument("--queue", "-q", action="append", dest="queues", metavar="NAME",
+                        help="a queue to serve, repeatable, in claim order (default: default)")  # fmt: skip
+    parser.add_argument("--concurrency", "-c", type=int, default=10, help="tasks run at once (default 10)")
+    parser.add_argument("--backend", default="default", help="the TASKS alias (default: default)")
+    parser.add_argument("--burst", action="store_true", help="exit 0 once the queues are empty")
+    parser.add_argument("--id", dest="worker_id", help="worker id prefix (default host:pid)")
 
 
 def worker_settings(queues: Sequence[str], concurrency: int, burst: bool) -> WorkerSettings:

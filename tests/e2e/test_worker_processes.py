@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import os
+import subprocess
 import signal
 import threading
 import time
@@ -121,3 +122,22 @@ def test_burst_exits_zero_when_the_queues_are_empty(alias, tmp_path):
     assert proc.wait(timeout=60) == 0
     assert sorted(lines(out), key=int) == [str(i) for i in range(20)]
     assert task_backends[alias].get_result(TaskRecord.objects.using(alias).first().id).status == "SUCCESSFUL"
+
+
+def test_manage_py_runworker_and_vtasks_prune(alias, tmp_path):
+    import sys
+
+    from tests.helpers import ROOT
+
+    out = tmp_path / "done"
+    tasks.record.using(backend=alias, result_ttl=0.01).enqueue(str(out), "via-runworker")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
+    django_admin = [sys.executable, "-m", "django"]
+    run = subprocess.run([*django_admin, "runworker", "--backend", alias, "--burst"], env=env, timeout=60)
+    assert run.returncode == 0 and lines(out) == ["via-runworker"]
+    time.sleep(0.05)
+    prune = subprocess.run(
+        [*django_admin, "vtasks_prune", "--backend", alias], env=env, timeout=60, capture_output=True, text=True
+    )
+    assert prune.returncode == 0 and "purged 1 result(s)" in prune.stdout
+    assert not TaskRecord.objects.using(alias).exists()

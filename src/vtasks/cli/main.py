@@ -23,21 +23,13 @@ def _django_setup(settings_module: str | None, pythonpath: str | None) -> None:
     django.setup()
 
 
-def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
-    """The worker's flags, shared with ``manage.py runworker``."""
-    parser.add_argument("--queue", "-q", action="append", dest="queues", metavar="NAME",
-                        help="a queue to serve, repeatable, in claim order (default: default)")  # fmt: skip
-    parser.add_argument("--concurrency", "-c", type=int, default=10, help="tasks run at once (default 10)")
-    parser.add_argument("--backend", default="default", help="the TASKS alias (default: default)")
-    parser.add_argument("--burst", action="store_true", help="exit 0 once the queues are empty")
-    parser.add_argument("--id", dest="worker_id", help="worker id prefix (default host:pid)")
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vtasks", description="vtasks: Django background tasks")
     parser.add_argument("--settings", help="Django settings module (else DJANGO_SETTINGS_MODULE)")
     parser.add_argument("--pythonpath", help="a directory to add to sys.path")
     parser.add_argument("--log-level", default=os.environ.get("VTASKS_LOG_LEVEL", "INFO"))
+    from vtasks.serve import add_worker_arguments
+
     commands = parser.add_subparsers(dest="command", required=True)
     add_worker_arguments(commands.add_parser("worker", help="run a worker process"))
     purge = commands.add_parser("purge", help="delete finished results past their retention")

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from vtasks.cli.main import add_worker_arguments
+from vtasks.serve import add_worker_arguments
 
 
 class Command(BaseCommand):
