@@ -108,3 +108,8 @@ def _bump(marker: str) -> int:
     with open(marker, "a") as fh:
         fh.write("x")
     return os.path.getsize(marker)
+
+
+@task
+def interrupt():
+    raise KeyboardInterrupt
