@@ -26,7 +26,7 @@ from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from vtasks.core.errors import TaskTimeout, UnknownTask
+from vtasks.core.errors import EnvelopeError, TaskTimeout, UnknownTask
 from vtasks.core.retry import retry_delay
 from vtasks.drivers.base import Claim, Outcome
 from vtasks.wire import codec
@@ -45,6 +45,8 @@ class Executor:
         self._tasks: dict[str, DjangoTask | Exception] = {}
 
     async def run(self, claim: Claim) -> Outcome:
+        if claim.problem:
+            return _unrunnable(claim, EnvelopeError(claim.problem))
         task = self.resolve(claim.task_path)
         if isinstance(task, Exception):
             return _unrunnable(claim, task)

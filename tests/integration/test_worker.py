@@ -83,7 +83,7 @@ def test_unknown_task_paths_fail_with_their_reason_and_the_worker_goes_on(alias)
     good = tasks.add.using(backend=alias).enqueue(1, 2)
     bad = [tasks.add.using(backend=alias).enqueue(0, 0) for _ in range(3)]
     paths = ["tests.tasks.does_not_exist", "no_such_module.fn", "tests.tasks.not_a_task"]
-    for result, path in zip(bad, paths):
+    for result, path in zip(bad, paths, strict=True):
         TaskRecord.objects.using(alias).filter(id=result.id).update(task_path=path)
     worker = work(alias)
     assert worker.processed == 4
@@ -230,3 +230,28 @@ def test_result_ttl_zero_deletes_successful_rows_and_purge_removes_expired(alias
     time.sleep(0.6)
     assert task_backends[alias].purge() == 1
     assert not TaskRecord.objects.using(alias).exists()
+
+
+def test_a_record_whose_data_cannot_be_decoded_fails_with_the_reason(alias):
+    good = tasks.add.using(backend=alias).enqueue(1, 2)
+    bad = tasks.add.using(backend=alias).enqueue(1, 2)
+    TaskRecord.objects.using(alias).filter(id=bad.id).update(args="{not json", kwargs="[]")
+    worker = work(alias)
+    assert worker.processed == 2
+    rows = {r.id: r for r in TaskRecord.objects.using(alias).all()}
+    assert rows[good.id].status == "SUCCESSFUL"
+    assert rows[bad.id].status == "FAILED"
+    assert "EnvelopeError" in rows[bad.id].errors and "args:" in rows[bad.id].errors and "kwargs:" in rows[bad.id].errors
+
+
+async def test_aenqueue_many(alias):
+    results = await task_backends[alias].aenqueue_many([(tasks.add.using(backend=alias), (i, 1), {}) for i in range(3)])
+    assert [r.args for r in results] == [[0, 1], [1, 1], [2, 1]]
+
+
+def test_backoff_default_can_be_a_dotted_path(alias, tmp_path, settings_override):
+    settings_override(alias, MAX_ATTEMPTS=3, BACKOFF="vtasks.core.retry.no_delay")
+    result = tasks.flaky.using(backend=alias, max_attempts=None).enqueue(str(tmp_path / "m"), 5)
+    work(alias)
+    result.refresh()
+    assert result.status == TaskResultStatus.FAILED and result.attempts == 3

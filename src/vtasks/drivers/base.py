@@ -40,6 +40,8 @@ class Claim:
     unique_key: str | None = None
     #: Per-call options stored at enqueue (``timeout``, ``result_ttl``).
     options: dict[str, Any] = field(default_factory=dict)
+    #: Why the stored call could not be decoded; the executor fails such a claim with the reason.
+    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

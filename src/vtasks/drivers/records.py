@@ -37,9 +37,35 @@ def outcome_changes(outcome: Outcome) -> dict[str, Any]:
     return changes
 
 
+def decode_stored(row: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """Decode a record's JSON columns; a column that does not decode is replaced and named.
+
+    A malformed record must reach the executor (which fails it with the reason), never stop the
+    claim that found it.
+    """
+    decoded: dict[str, Any] = {}
+    problems = []
+    for column, empty in _JSON_COLUMNS.items():
+        raw = row.get(column)
+        try:
+            value = codec.loads(raw) if raw else empty
+            if not isinstance(value, type(empty)):
+                raise ValueError(f"expected a JSON {type(empty).__name__}")
+        except ValueError as exc:
+            problems.append(f"{column}: {exc}")
+            value = type(empty)()
+        decoded[column] = value
+    problem = f"stored task data cannot be decoded ({'; '.join(problems)})" if problems else None
+    return decoded, problem
+
+
+_JSON_COLUMNS: dict[str, Any] = {"args": [], "kwargs": {}, "worker_ids": [], "errors": [], "options": {}}
+
+
 def claim_from_row(row: dict[str, Any], process_id: str, now: datetime) -> tuple[Claim, dict[str, Any]]:
     """The claim a READY row becomes, and the column values that take it."""
-    worker_ids = codec.loads(row["worker_ids"]) + [process_id]
+    stored, problem = decode_stored(row)
+    worker_ids = stored["worker_ids"] + [process_id]
     started_at = row["started_at"] or now
     changes = {
         "status": "RUNNING",
@@ -54,8 +80,8 @@ def claim_from_row(row: dict[str, Any], process_id: str, now: datetime) -> tuple
         task_path=row["task_path"],
         queue_name=row["queue_name"],
         priority=row["priority"],
-        args=codec.loads(row["args"]),
-        kwargs=codec.loads(row["kwargs"]),
+        args=stored["args"],
+        kwargs=stored["kwargs"],
         backend=row["backend"],
         run_after=row["run_after"],
         enqueued_at=row["enqueued_at"],
@@ -64,8 +90,9 @@ def claim_from_row(row: dict[str, Any], process_id: str, now: datetime) -> tuple
         attempt=row["attempts"] + 1,
         max_attempts=row["max_attempts"],
         worker_ids=worker_ids,
-        errors=codec.loads(row["errors"]),
+        errors=stored["errors"],
         unique_key=row["unique_key"],
-        options=codec.loads(row["options"]) if row.get("options") else {},
+        options=stored["options"],
+        problem=problem,
     )
     return claim, changes

@@ -82,9 +82,18 @@ class Worker:
     # -- claiming ------------------------------------------------------------------------------
     async def _claim_loop(self) -> None:
         queues = list(self.settings.queues)
+        failures = 0
         while not self._stopping.is_set():
             free = self.settings.concurrency - len(self._running)
-            claims = await self.driver.claim(queues, free, self.process_id) if free > 0 else []
+            try:
+                claims = await self.driver.claim(queues, free, self.process_id) if free > 0 else []
+            except Exception:
+                # The database went away: keep running tasks, retry with capped back-off.
+                failures += 1
+                logger.exception("vtasks: claim failed (%d in a row); retrying", failures)
+                await self._pause(min(5.0, 0.1 * 2**failures))
+                continue
+            failures = 0
             for claim in claims:
                 self._start(claim)
             if claims and len(claims) < free:
@@ -96,6 +105,12 @@ class Worker:
                 return
             await self._idle(queues)
 
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+
     async def _wait_for_slot(self) -> None:
         self._slot_freed.clear()
         await self._slot_freed.wait()
@@ -104,7 +119,11 @@ class Worker:
     async def _idle(self, queues: list[str]) -> None:
         """Sleep until work may be there: a notification, a due time, a freed slot or the poll."""
         timeout = self.settings.idle_wait
-        due = await self.driver.next_due(queues)
+        try:
+            due = await self.driver.next_due(queues)
+        except Exception:
+            logger.exception("vtasks: could not read the next due time; polling")
+            due = None
         if due is not None:
             timeout = max(0.0, min(timeout, (due - _now(due)).total_seconds()))
         if timeout <= 0:
