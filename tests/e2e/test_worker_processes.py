@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import collections
 import os
-import subprocess
 import signal
+import subprocess
 import threading
 import time
 

@@ -50,6 +50,8 @@ class Worker:
         self._flush_wanted = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
+        # Held while a batch is being recorded: a second flusher waits for it to land.
+        self._flush_lock = asyncio.Lock()
         self._fenced_out = False
 
     def stop(self) -> None:
@@ -193,17 +195,19 @@ class Worker:
                 return
 
     async def _flush_now(self) -> None:
-        while self._outcomes:
-            batch, self._outcomes = self._outcomes, []
-            try:
-                refused = await self.driver.finish(batch, self.process_id)
-            except Exception:
-                logger.exception("vtasks: could not record %d outcome(s); retrying", len(batch))
-                self._outcomes[:0] = batch
-                await asyncio.sleep(1.0)
-                continue
-            if refused:
-                logger.warning("vtasks: %d outcome(s) refused: their claims were released", len(refused))
+        """Record pending outcomes; returns only once none is pending or in flight."""
+        async with self._flush_lock:
+            while self._outcomes:
+                batch, self._outcomes = self._outcomes, []
+                try:
+                    refused = await self.driver.finish(batch, self.process_id)
+                except Exception:
+                    logger.exception("vtasks: could not record %d outcome(s); retrying", len(batch))
+                    self._outcomes[:0] = batch
+                    await asyncio.sleep(1.0)
+                    continue
+                if refused:
+                    logger.warning("vtasks: %d outcome(s) refused: their claims were released", len(refused))
 
     # -- liveness ------------------------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:

@@ -1,4 +1,4 @@
-"""The PostgreSQL driver: psycopg 3's async pool, batch claims with SKIP LOCKED, LISTEN/NOTIFY wake-ups."""
+"""The PostgreSQL driver: psycopg 3 async pool, SKIP LOCKED batch claims, LISTEN/NOTIFY wake-ups."""
 
 from vtasks.drivers.postgres.driver import PostgresDriver
 

@@ -15,7 +15,7 @@ _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$")
 
 
 def parse(text: str) -> dict[str, LiteralString]:
-    """Split ``-- name: x`` blocks into ``{"x": "statement"}``; other whole-line comments are dropped."""
+    """Split ``-- name: x`` blocks into ``{"x": "statement"}``, dropping whole-line comments."""
     queries: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in text.splitlines():
@@ -27,7 +27,12 @@ def parse(text: str) -> dict[str, LiteralString]:
         elif current is not None and not line.lstrip().startswith("--"):
             current.append(line)
     # The file is part of the package, never user input: its text is as literal as a constant.
-    return {name: cast(LiteralString, "\n".join(lines).strip().rstrip(";")) for name, lines in queries.items()}
+    return {
+        name: cast(LiteralString, "\n".join(lines).strip().rstrip(";"))
+        for name, lines in queries.items()
+    }
 
 
-QUERIES = MappingProxyType(parse(resources.files(__package__).joinpath("queries.sql").read_text("utf-8")))
+QUERIES = MappingProxyType(
+    parse(resources.files(__package__).joinpath("queries.sql").read_text("utf-8"))
+)

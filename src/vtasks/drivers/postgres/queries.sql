@@ -10,8 +10,13 @@ SELECT set_config('TimeZone', %(time_zone)s, false)
 -- name: claim
 -- Take up to limit due READY records of one queue, highest priority first, FIFO within a priority.
 -- SKIP LOCKED lets concurrent claimers take disjoint rows instead of queueing behind each other.
+-- RETURNING gives the values as they were before (the locked picked rows): Python builds the claim
+-- from them exactly as SqlDriver does. worker_ids is appended to as text, never parsed, so that a
+-- malformed value cannot fail the claim (the executor fails that record with the reason); any
+-- value but a non-empty array text starts a fresh array.
 WITH picked AS (
-    SELECT seq
+    SELECT seq, id, task_path, queue_name, priority, args, kwargs, backend, run_after,
+        enqueued_at, started_at, attempts, max_attempts, worker_ids, errors, unique_key, options
     FROM vtasks_task
     WHERE queue_name = %(queue)s AND status = 'READY' AND available_at <= %(now)s
     ORDER BY priority DESC, seq
@@ -20,16 +25,18 @@ WITH picked AS (
 )
 UPDATE vtasks_task AS t
 SET status = 'RUNNING',
-    claimed_by = %(process_id)s,
+    claimed_by = %(process_id)s::text,
     attempts = t.attempts + 1,
-    worker_ids = (t.worker_ids::jsonb || jsonb_build_array(%(process_id)s::text))::text,
+    worker_ids = CASE
+        WHEN t.worker_ids ~ '^\[.*\]$' AND t.worker_ids !~ '^\[\s*\]$'
+            THEN left(t.worker_ids, -1) || ',' || to_json(%(process_id)s::text)::text || ']'
+        ELSE '[' || to_json(%(process_id)s::text)::text || ']'
+    END,
     started_at = COALESCE(t.started_at, %(now)s),
     last_attempted_at = %(now)s
-FROM picked
-WHERE t.seq = picked.seq
-RETURNING t.seq, t.id, t.task_path, t.queue_name, t.priority, t.args, t.kwargs, t.backend,
-    t.run_after, t.enqueued_at, t.started_at, t.last_attempted_at, t.attempts, t.max_attempts,
-    t.worker_ids, t.errors, t.unique_key
+FROM picked AS p
+WHERE t.seq = p.seq
+RETURNING p.*
 
 -- name: finish
 -- Record a batch of outcomes in one statement. Each one applies only while its fence holds (same

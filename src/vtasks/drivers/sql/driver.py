@@ -19,7 +19,7 @@ from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from vtasks.drivers.base import Claim, Outcome, ProcessInfo, Recovered
-from vtasks.drivers.records import claim_from_row, outcome_changes, worker_lost_error
+from vtasks.drivers.records import claim_from_row, decode_stored, outcome_changes, worker_lost_error
 from vtasks.wire import codec
 
 T = TypeVar("T")
@@ -113,7 +113,9 @@ class SqlDriver:
                     UniqueLock.objects.using(self.db_alias).filter(
                         key=claim.unique_key, task_id=claim.id
                     ).delete()
-                if outcome.expires_at is not None and outcome.expires_at <= outcome.finished_at:
+                # Only a finished record expires: a READY one is waiting for its next attempt.
+                expires_at = outcome.expires_at if outcome.status != "READY" else None
+                if expires_at is not None and expires_at <= outcome.finished_at:
                     self._tasks().filter(id=claim.id).delete()
         return refused
 
@@ -183,7 +185,8 @@ class SqlDriver:
                 .values("id", "claimed_by", "attempts", "max_attempts", "errors", "unique_key")
             )
             for row in list(orphans):
-                errors = codec.loads(row["errors"]) + [worker_lost_error(row["claimed_by"])]
+                # decode_stored: a malformed errors column must not stop every recovery.
+                errors = decode_stored(row)[0]["errors"] + [worker_lost_error(row["claimed_by"])]
                 fenced = self._tasks().filter(
                     id=row["id"], status="RUNNING", attempts=row["attempts"], claimed_by=row["claimed_by"]
                 )
