@@ -10,13 +10,17 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.tasks import TaskResult
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 
 from vtasks.backends.base import NewTask, VTasksBackend
+from vtasks.core.sqlfile import load
 from vtasks.wire import codec
+
+
+QUERIES = load("vtasks.backends", "queries.sql")
 
 
 class DatabaseBackend(VTasksBackend):
@@ -30,16 +34,28 @@ class DatabaseBackend(VTasksBackend):
         return self.options.get("database_alias", "default")
 
     def store(self, new: NewTask) -> bool:
-        from vtasks.models import TaskRecord
-
         if new.unique_key is None:
-            _record(new, self.alias, TaskRecord).save(force_insert=True, using=self.db_alias)
+            self._insert(new)
             return True
         with transaction.atomic(using=self.db_alias):
             if not self._take_unique_lock(new):
                 return False
-            _record(new, self.alias, TaskRecord).save(force_insert=True, using=self.db_alias)
+            self._insert(new)
         return True
+
+    def _insert(self, new: NewTask) -> None:
+        connection = connections[self.db_alias]
+        adapt = connection.ops.adapt_datetimefield_value
+        task = new.task
+        params = (
+            new.id, self.alias, new.task_path, task.queue_name, task.priority,
+            codec.dumps(new.args), codec.dumps(new.kwargs), adapt(task.run_after),
+            adapt(new.available_at), adapt(new.enqueued_at), new.max_attempts,
+            new.unique_key if new.release_unique_on_finish else None,
+            codec.dumps(new.options) if new.options else "{}",
+        )  # fmt: skip
+        with connection.cursor() as cursor:
+            cursor.execute(QUERIES["insert_task"], params)
 
     def store_many(self, news: Sequence[NewTask]) -> list[bool]:
         from vtasks.models import TaskRecord
@@ -69,8 +85,6 @@ class DatabaseBackend(VTasksBackend):
 
     def create_driver(self) -> Any:
         """The worker's driver: psycopg's async pool on PostgreSQL when installed, else the ORM."""
-        from django.db import connections
-
         choice = self.options.get("DRIVER", "auto")
         if choice == "auto":
             choice = "postgres" if connections[self.db_alias].vendor == "postgresql" else "sql"
