@@ -8,13 +8,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from django.tasks import task_backends
 
 from vtasks.execution import Executor
 from vtasks.runtime.identity import process_id
+from vtasks.runtime.threads import ThreadRunner
 from vtasks.runtime.worker import Worker, WorkerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ def work(
 
 async def _work(alias: str, queues: Sequence[str], concurrency: int) -> Worker:
     driver = task_backends[alias].create_driver()
-    threads = ThreadPoolExecutor(concurrency)
+    threads = ThreadRunner(concurrency)
     settings = WorkerSettings(
         queues=tuple(queues), concurrency=concurrency, burst=True, heartbeat_interval=0.2,
         alive_threshold=1.5, shutdown_timeout=5, idle_wait=0.1,

@@ -113,3 +113,8 @@ def _bump(marker: str) -> int:
 @task
 def interrupt():
     raise KeyboardInterrupt
+
+
+@task
+def noop() -> None:
+    return None

@@ -13,7 +13,6 @@ import asyncio
 import inspect
 import threading
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +28,7 @@ from django.utils.module_loading import import_string
 from vtasks.core.errors import EnvelopeError, TaskTimeout, UnknownTask
 from vtasks.core.retry import retry_delay
 from vtasks.drivers.base import Claim, Outcome
+from vtasks.runtime.threads import ThreadRunner
 from vtasks.wire import codec
 
 
@@ -39,7 +39,7 @@ class _Abandoned(Exception):
 class Executor:
     """Turns a ``Claim`` into an ``Outcome``. One per worker process."""
 
-    def __init__(self, threads: ThreadPoolExecutor) -> None:
+    def __init__(self, threads: ThreadRunner) -> None:
         self.threads = threads
         self.abandoned_threads = 0
         self._tasks: dict[str, DjangoTask | Exception] = {}
@@ -91,10 +91,10 @@ class Executor:
         abandoned = threading.Event()
         future = self.threads.submit(_attempt_in_thread, task, backend, claim, result, abandoned)
         if timeout is None:
-            return await asyncio.wrap_future(future)
+            return await future
         try:
             async with asyncio.timeout(timeout):
-                return await asyncio.shield(asyncio.wrap_future(future))
+                return await asyncio.shield(future)
         except TimeoutError:
             abandoned.set()
             self.abandoned_threads += 1
@@ -141,7 +141,7 @@ def _call(task: DjangoTask, result: TaskResult, claim: Claim) -> Any:
 
 
 async def _send(
-    threads: ThreadPoolExecutor, signal: Signal, backend: Any, result: TaskResult, exc: BaseException | None = None
+    threads: ThreadRunner, signal: Signal, backend: Any, result: TaskResult, exc: BaseException | None = None
 ) -> None:
     """Send a Django signal for an async task.
 
@@ -154,7 +154,7 @@ async def _send(
     if all(getattr(r, "__module__", "") == "django.tasks.signals" for r in sync_receivers):
         _send_now(signal, backend, result, exc)
         return
-    await asyncio.wrap_future(threads.submit(_send_now, signal, backend, result, exc))
+    await threads.submit(_send_now, signal, backend, result, exc)
 
 
 def _send_now(signal: Signal, backend: Any, result: TaskResult, exc: BaseException | None) -> None:

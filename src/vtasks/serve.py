@@ -11,7 +11,6 @@ import logging
 import os
 import signal
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.tasks import task_backends
@@ -19,6 +18,7 @@ from django.tasks import task_backends
 from vtasks.config import env
 from vtasks.execution import Executor
 from vtasks.runtime.identity import process_id
+from vtasks.runtime.threads import ThreadRunner
 from vtasks.runtime.worker import Worker, WorkerSettings
 
 logger = logging.getLogger("vtasks.worker")
@@ -58,19 +58,13 @@ def run_worker(
         runner = asyncio.run
     wsettings = worker_settings(queues, concurrency, burst)
     pid = process_id(worker_id or os.environ.get(env.WORKER_ID))
-    code, abandoned = runner(_serve(backend, wsettings, pid))
-    if abandoned:
-        # Timed-out or handed-back sync tasks may still hold threads that cannot be killed.
-        logger.warning("vtasks: exiting without waiting for %d abandoned task(s)", abandoned)
-        logging.shutdown()
-        os._exit(code)
-    return code
+    return runner(_serve(backend, wsettings, pid))
 
 
-async def _serve(backend_alias: str, wsettings: WorkerSettings, pid: str) -> tuple[int, int]:
+async def _serve(backend_alias: str, wsettings: WorkerSettings, pid: str) -> int:
     backend = task_backends[backend_alias]
     driver = backend.create_driver()
-    threads = ThreadPoolExecutor(max(1, wsettings.concurrency), thread_name_prefix="vtasks-task")
+    threads = ThreadRunner(wsettings.concurrency)
     executor = Executor(threads)
     await driver.open()
     worker = Worker(driver, executor, wsettings, pid)
@@ -84,7 +78,7 @@ async def _serve(backend_alias: str, wsettings: WorkerSettings, pid: str) -> tup
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await driver.close()
-    abandoned = executor.abandoned_threads + worker.handed_back
-    threads.shutdown(wait=abandoned == 0, cancel_futures=True)
+    # Timed-out or handed-back sync tasks may still run: their daemon threads are not waited for.
+    threads.shutdown(wait=executor.abandoned_threads + worker.handed_back == 0)
     logger.info("vtasks: worker %s stopped after %d task(s)", pid, worker.processed)
-    return code, abandoned
+    return code

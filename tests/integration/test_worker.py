@@ -159,16 +159,16 @@ def test_a_retry_waiting_for_its_time_shows_as_ready(alias, tmp_path):
     row = TaskRecord.objects.using(alias)
     # Run one attempt by hand through the driver so the retry is pending when we look.
     import asyncio
-    from concurrent.futures import ThreadPoolExecutor
 
     from vtasks.execution import Executor
+    from vtasks.runtime.threads import ThreadRunner
 
     async def one_attempt():
         driver = task_backends[alias].create_driver()
         await driver.open()
         try:
             [claim] = await driver.claim(["default"], 1, "proc-1")
-            outcome = await Executor(ThreadPoolExecutor(1)).run(claim)
+            outcome = await Executor(ThreadRunner(1)).run(claim)
             await driver.finish([outcome], "proc-1")
         finally:
             await driver.close()

@@ -151,7 +151,7 @@ class PostgresDriver:
             return []
         params: dict[str, Any] = {
             "process_id": process_id,
-            **_outcome_columns(_first_of_each(outcomes)),
+            "outcomes": _outcome_rows(_first_of_each(outcomes)),
         }
         applied = {row["id"] for row in await self._fetch(QUERIES["finish"], params)}
         refused: list[str] = []
@@ -260,21 +260,26 @@ def _first_of_each(outcomes: Sequence[Outcome]) -> list[Outcome]:
     return first
 
 
-def _outcome_columns(outcomes: Sequence[Outcome]) -> dict[str, list[Any]]:
-    """One array per column for ``unnest``, with the values ``outcome_changes`` defines."""
-    changes = [outcome_changes(o) for o in outcomes]
-    return {
-        "ids": [o.claim.id for o in outcomes],
-        "attempts": [o.claim.attempt for o in outcomes],
-        "statuses": [c["status"] for c in changes],
-        "errors": [c["errors"] for c in changes],
-        "available_at": [c.get("available_at") for c in changes],
-        "finished_at": [c.get("finished_at") for c in changes],
-        "return_values": [c.get("return_value") for c in changes],
-        "expires_at": [c.get("expires_at") for c in changes],
-        "unique_keys": [o.claim.unique_key for o in outcomes],
-        "drop_now": [_drops_now(o) for o in outcomes],
-    }
+def _outcome_rows(outcomes: Sequence[Outcome]) -> str:
+    """The batch as one JSON array for ``jsonb_to_recordset``, values as ``outcome_changes`` has them."""
+    rows = []
+    for outcome in outcomes:
+        changes = outcome_changes(outcome)
+        rows.append(
+            {
+                "id": outcome.claim.id,
+                "attempt": outcome.claim.attempt,
+                "status": changes["status"],
+                "errors": changes["errors"],
+                "available_at": changes.get("available_at"),
+                "finished_at": changes.get("finished_at"),
+                "return_value": changes.get("return_value"),
+                "expires_at": changes.get("expires_at"),
+                "unique_key": outcome.claim.unique_key,
+                "drop_now": _drops_now(outcome),
+            }
+        )
+    return codec.dumps(rows)
 
 
 def _drops_now(outcome: Outcome) -> bool:

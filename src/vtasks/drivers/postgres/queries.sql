@@ -44,14 +44,13 @@ RETURNING p.*
 -- A final outcome whose expires_at is not after finished_at deletes the record instead of
 -- updating it (two CTEs may not modify the same row), and a final outcome frees its unique lock.
 WITH outcome AS (
+    -- One JSON parameter (encoded by orjson in C) instead of ten arrays psycopg dumps in Python.
     SELECT *
-    FROM unnest(
-        %(ids)s::text[], %(attempts)s::int[], %(statuses)s::text[], %(errors)s::text[],
-        %(available_at)s::timestamptz[], %(finished_at)s::timestamptz[],
-        %(return_values)s::text[], %(expires_at)s::timestamptz[], %(unique_keys)s::text[],
-        %(drop_now)s::bool[]
-    ) AS o(id, attempt, status, errors, available_at, finished_at, return_value, expires_at,
-           unique_key, drop_now)
+    FROM jsonb_to_recordset(%(outcomes)s::jsonb) AS o(
+        id text, attempt int, status text, errors text, available_at timestamptz,
+        finished_at timestamptz, return_value text, expires_at timestamptz, unique_key text,
+        drop_now bool
+    )
 ),
 dropped AS (
     DELETE FROM vtasks_task AS t
