@@ -62,11 +62,11 @@ def enqueue_sync(task: Any, keys: Sequence[str]) -> float:
 
 def enqueue_async(task: Any, keys: Sequence[str]) -> float:
     from asgiref.sync import sync_to_async
-    from django.db import connection
+    from django.db import connections
 
     async def run() -> float:
         # Open the connection on the thread that sync_to_async uses, outside the timing.
-        await sync_to_async(connection.ensure_connection)()
+        await sync_to_async(lambda: connections["default"].ensure_connection())()
         start = time.perf_counter()
         for key in keys:
             await task.aenqueue(key)
@@ -118,7 +118,10 @@ def cmd_latency(task: Any, args: argparse.Namespace) -> dict[str, Any]:
     connection.ensure_connection()
     task.enqueue(f"{args.prefix}probe")
     if _wait_for(reader, f"{args.prefix}probe", args.ready_timeout) is None:
-        return {"error": f"the worker ran no probe task within {args.ready_timeout:g}s", "samples_ms": []}
+        return {
+            "error": f"the worker ran no probe task within {args.ready_timeout:g}s",
+            "samples_ms": [],
+        }
     time.sleep(args.idle)  # Let the worker settle into its idle state.
     return _sample_latency(task, reader, args)
 
@@ -154,7 +157,9 @@ def cmd_info(adapter: ModuleType) -> dict[str, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--system", required=True)
     parser.add_argument("--task-kind", choices=("sync", "async"), default="sync")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -44,27 +44,48 @@ def _vtasks_worker(concurrency: int) -> list[str]:
 
 SYSTEMS: tuple[System, ...] = (
     System(
-        name="vtasks", package="vtasks", project="vtasks", candidates=(10, 50),
+        name="vtasks",
+        package="vtasks",
+        project="vtasks",
+        candidates=(10, 50, 100),
         worker=_vtasks_worker,
         settings="`DatabaseBackend`, `OPTIONS` empty (driver chosen by vtasks); "
         "`vtasks worker --concurrency N --queue default`",
     ),
     System(
-        name="django-vtasks", package="django-vtasks", project="django_vtasks", candidates=(20, 100),
+        name="django-vtasks",
+        package="django-vtasks",
+        project="django_vtasks",
+        candidates=(20, 100),
         worker=lambda n: _manage("runworker", "--concurrency", str(n), "--queue", "default"),
         settings="`DatabaseTaskBackend`, `VTASKS_QUEUES=['default']`; `manage.py runworker --concurrency N`",
     ),
     System(
-        name="django-tasks-db", package="django-tasks-db", project="django_tasks_db", candidates=(1,),
+        name="django-tasks-db",
+        package="django-tasks-db",
+        project="django_tasks_db",
+        candidates=(1,),
         worker=lambda n: _manage(
-            "db_worker", "--queue-name", "default", "--interval", "0.01", "--no-startup-delay",
-            "--no-reload", "--worker-id", "bench", "--verbosity", "0",
+            "db_worker",
+            "--queue-name",
+            "default",
+            "--interval",
+            "0.01",
+            "--no-startup-delay",
+            "--no-reload",
+            "--worker-id",
+            "bench",
+            "--verbosity",
+            "0",
         ),  # fmt: skip
         settings="`django_tasks_db.DatabaseBackend`; `manage.py db_worker --interval 0.01 "
         "--no-startup-delay --no-reload -v 0` (one task at a time: no concurrency option)",
     ),
     System(
-        name="dj_queue", package="dj-queue", project="dj_queue", candidates=(3, 10),
+        name="dj_queue",
+        package="dj-queue",
+        project="dj_queue",
+        candidates=(3, 10, 20, 40),
         worker=lambda n: _manage("dj_queue", "--only-work", "--skip-recurring"),
         settings="`DjQueueBackend`, fork mode, one worker process with N threads, `polling_interval=0.1`, "
         "`prefetch_multiplier=2`, `listen_notify=True`; `manage.py dj_queue --only-work`",

@@ -30,12 +30,12 @@ class Scale:
 
 
 FULL = Scale(
-    sync_n=3000, async_n=2000, process_n=10_000, tune_n=3000, bulk_chunk=1000,
+    sync_n=3000, async_n=2000, process_n=10_000, tune_n=2000, bulk_chunk=1000,
     latency_samples=200, latency_gap=0.02, latency_budget=60.0, process_timeout=240.0,
     pgbench_seconds=5,
 )  # fmt: skip
 QUICK = Scale(
-    sync_n=600, async_n=400, process_n=2000, tune_n=1000, bulk_chunk=1000,
+    sync_n=600, async_n=400, process_n=2000, tune_n=600, bulk_chunk=1000,
     latency_samples=50, latency_gap=0.02, latency_budget=20.0, process_timeout=120.0,
     pgbench_seconds=3,
 )  # fmt: skip

@@ -25,17 +25,23 @@ def connect(server: PgServer, dbname: str = "postgres") -> psycopg.Connection[An
 
 def recreate_database(server: PgServer, name: str) -> None:
     with connect(server) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def drop_database(server: PgServer, name: str) -> None:
     with connect(server) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def _public_tables(conn: psycopg.Connection[Any]) -> list[str]:
-    rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").fetchall()
+    rows = conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+    ).fetchall()
     return [row[0] for row in rows]
 
 
@@ -75,7 +81,9 @@ class PgbenchResult:
     error: str | None = None
 
 
-_TPS = re.compile(r"tps = ([0-9.]+) \((?:without initial connection time|excluding connections establishing)\)")
+_TPS = re.compile(
+    r"tps = ([0-9.]+) \((?:without initial connection time|excluding connections establishing)\)"
+)
 
 
 def pgbench_insert_rate(server: PgServer, work_dir: Path, seconds: int) -> PgbenchResult:
@@ -84,20 +92,22 @@ def pgbench_insert_rate(server: PgServer, work_dir: Path, seconds: int) -> Pgben
     recreate_database(server, dbname)
     try:
         with connect(server, dbname) as conn:
-            conn.execute("CREATE TABLE bench_insert (id bigserial PRIMARY KEY, payload text NOT NULL)")
+            conn.execute(
+                "CREATE TABLE bench_insert (id bigserial PRIMARY KEY, payload text NOT NULL)"
+            )
         script = work_dir / "pgbench-insert.sql"
         script.write_text("INSERT INTO bench_insert (payload) VALUES ('x');\n")
         argv = [
             "pgbench", "-h", server.host, "-p", str(server.port), "-U", server.user,
             "-n", "-c1", f"-T{seconds}", "-f", str(script), dbname,
         ]  # fmt: skip
-        return _run_pgbench(argv, server, seconds)
+        shown = f"pgbench -n -c1 -T{seconds} -f {script.name}  # {script.read_text().strip()}"
+        return _run_pgbench(argv, shown, server, seconds)
     finally:
         drop_database(server, dbname)
 
 
-def _run_pgbench(argv: list[str], server: PgServer, seconds: int) -> PgbenchResult:
-    command = " ".join(argv[:-3] + ["-f", "pgbench-insert.sql", argv[-1]])
+def _run_pgbench(argv: list[str], command: str, server: PgServer, seconds: int) -> PgbenchResult:
     if shutil.which("pgbench") is None:
         return PgbenchResult(tps=None, command=command, error="pgbench is not installed")
     env = {**os.environ, "PGPASSWORD": server.password} if server.password else None
