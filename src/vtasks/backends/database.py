@@ -6,7 +6,7 @@ inside ``transaction.atomic()`` exists only if that transaction commits, and so 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -43,29 +43,32 @@ class DatabaseBackend(VTasksBackend):
             self._insert(new)
         return True
 
-    def _insert(self, new: NewTask) -> None:
-        connection = connections[self.db_alias]
-        adapt = connection.ops.adapt_datetimefield_value
-        task = new.task
-        params = (
-            new.id, self.alias, new.task_path, task.queue_name, task.priority,
-            codec.dumps(new.args), codec.dumps(new.kwargs), adapt(task.run_after),
-            adapt(new.available_at), adapt(new.enqueued_at), new.max_attempts,
-            new.unique_key if new.release_unique_on_finish else None,
-            codec.dumps(new.options) if new.options else "{}",
-        )  # fmt: skip
-        with connection.cursor() as cursor:
-            cursor.execute(QUERIES["insert_task"], params)
-
     def store_many(self, news: Sequence[NewTask]) -> list[bool]:
-        from vtasks.models import TaskRecord
-
         if any(new.unique_key for new in news):
             with transaction.atomic(using=self.db_alias):
                 return [self.store(new) for new in news]
-        records = [_record(new, self.alias, TaskRecord) for new in news]
-        TaskRecord.objects.using(self.db_alias).bulk_create(records, batch_size=2000)
+        for start in range(0, len(news), _BULK_BATCH):
+            self._insert_many(news[start : start + _BULK_BATCH])
         return [True] * len(news)
+
+    def _insert(self, new: NewTask) -> None:
+        connection = connections[self.db_alias]
+        if connection.vendor == "postgresql":
+            _execute_prepared(connection, QUERIES["insert_task"], _columns(new, self.alias, _same))
+            return
+        adapt = connection.ops.adapt_datetimefield_value
+        with connection.cursor() as cursor:
+            cursor.execute(QUERIES["insert_task"], _columns(new, self.alias, adapt))
+
+    def _insert_many(self, news: Sequence[NewTask]) -> None:
+        connection = connections[self.db_alias]
+        if connection.vendor == "postgresql":
+            rows = [dict(zip(_COLUMN_NAMES, _columns(new, self.alias, _same), strict=True)) for new in news]
+            _execute_prepared(connection, QUERIES["insert_tasks_json"], (codec.dumps(rows),))
+            return
+        adapt = connection.ops.adapt_datetimefield_value
+        with transaction.atomic(using=self.db_alias), connection.cursor() as cursor:
+            cursor.executemany(QUERIES["insert_task"], [_columns(new, self.alias, adapt) for new in news])
 
     def _take_unique_lock(self, new: NewTask) -> bool:
         from vtasks.models import UniqueLock
@@ -124,24 +127,43 @@ def _psycopg_pool_installed() -> bool:
     return importlib.util.find_spec("psycopg_pool") is not None
 
 
-def _record(new: NewTask, backend: str, model: Any) -> Any:
+_BULK_BATCH = 5000
+_COLUMN_NAMES = (
+    "id", "backend", "task_path", "queue_name", "priority", "args", "kwargs", "run_after",
+    "available_at", "enqueued_at", "max_attempts", "unique_key", "options",
+)  # fmt: skip
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _columns(new: NewTask, backend: str, adapt: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """The insert's parameters, in ``_COLUMN_NAMES`` order; ``adapt`` prepares datetimes."""
     task = new.task
-    return model(
-        id=new.id,
-        backend=backend,
-        task_path=new.task_path,
-        queue_name=task.queue_name,
-        priority=task.priority,
-        status="READY",
-        args=codec.dumps(new.args),
-        kwargs=codec.dumps(new.kwargs),
-        run_after=task.run_after,
-        available_at=new.available_at,
-        enqueued_at=new.enqueued_at,
-        max_attempts=new.max_attempts,
-        unique_key=new.unique_key if new.release_unique_on_finish else None,
-        options=codec.dumps(new.options) if new.options else "{}",
-    )
+    return (
+        new.id, backend, new.task_path, task.queue_name, task.priority,
+        codec.dumps(new.args), codec.dumps(new.kwargs), adapt(task.run_after),
+        adapt(new.available_at), adapt(new.enqueued_at), new.max_attempts,
+        new.unique_key if new.release_unique_on_finish else None,
+        codec.dumps(new.options) if new.options else "{}",
+    )  # fmt: skip
+
+
+def _execute_prepared(connection: Any, query: str, params: Sequence[Any]) -> None:
+    """Run ``query`` as a prepared statement on Django's own psycopg connection.
+
+    Django binds parameters client-side, so PostgreSQL parses and plans every INSERT again; a
+    prepared statement skips that (about a third of an enqueue's server time). Same connection,
+    so the insert still joins the caller's transaction; errors are wrapped as Django's own.
+    """
+    import psycopg
+
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors:
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(query, params, prepare=True)
 
 
 def purge_expired(
