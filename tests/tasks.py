@@ -118,3 +118,8 @@ def interrupt():
 @task
 def noop() -> None:
     return None
+
+
+@task
+async def async_noop() -> None:
+    return None

@@ -167,3 +167,33 @@ def test_enqueue_many_validates_everything_before_writing(alias):
     with pytest.raises(TypeError, match=r"args\[0\]"):
         backend.enqueue_many([(tasks.add.using(backend=alias), (1, 2), {}), (tasks.echo.using(backend=alias), (object(),), {})])
     assert not TaskRecord.objects.using(alias).exists()
+
+
+def test_ready_result_matches_djangos_constructor(alias):
+    from django.tasks import TaskResult
+
+    from vtasks.backends.base import ready_result
+
+    now = timezone.now()
+    fast = ready_result(tasks.add, "a" * 32, now, [1, 2], {"k": "v"}, alias)
+    slow = TaskResult(
+        task=tasks.add, id="a" * 32, status=TaskResultStatus.READY, enqueued_at=now, started_at=None,
+        finished_at=None, last_attempted_at=None, args=[1, 2], kwargs={"k": "v"}, backend=alias,
+        errors=[], worker_ids=[],
+    )  # fmt: skip
+    assert fast == slow and fast.attempts == 0 and not fast.is_finished
+
+
+def test_bulk_enqueue_keeps_call_order_and_rolls_back_with_the_transaction(alias, tmp_path):
+    from tests.helpers import lines, work
+
+    backend = task_backends[alias]
+    with pytest.raises(RuntimeError):
+        with transaction.atomic(using=alias):
+            backend.enqueue_many([(tasks.add.using(backend=alias), (1, 1), {})] * 10)
+            raise RuntimeError("roll back")
+    assert not TaskRecord.objects.using(alias).exists()
+    out = str(tmp_path / "order")
+    backend.enqueue_many([(tasks.record.using(backend=alias), (out, str(i)), {}) for i in range(30)])
+    work(alias, concurrency=1)
+    assert lines(tmp_path / "order") == [str(i) for i in range(30)]

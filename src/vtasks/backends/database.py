@@ -63,8 +63,7 @@ class DatabaseBackend(VTasksBackend):
     def _insert_many(self, news: Sequence[NewTask]) -> None:
         connection = connections[self.db_alias]
         if connection.vendor == "postgresql":
-            rows = [dict(zip(_COLUMN_NAMES, _columns(new, self.alias, _same), strict=True)) for new in news]
-            _execute_prepared(connection, QUERIES["insert_tasks_json"], (codec.dumps(rows),))
+            _copy_rows(connection, [_columns(new, self.alias, _same) + _NEW_ROW_CONSTANTS for new in news])
             return
         adapt = connection.ops.adapt_datetimefield_value
         with transaction.atomic(using=self.db_alias), connection.cursor() as cursor:
@@ -128,10 +127,8 @@ def _psycopg_pool_installed() -> bool:
 
 
 _BULK_BATCH = 5000
-_COLUMN_NAMES = (
-    "id", "backend", "task_path", "queue_name", "priority", "args", "kwargs", "run_after",
-    "available_at", "enqueued_at", "max_attempts", "unique_key", "options",
-)  # fmt: skip
+#: status, attempts, worker_ids, errors of a new record (the tail of a ``copy_tasks`` row).
+_NEW_ROW_CONSTANTS = ("READY", 0, "[]", "[]")
 
 
 def _same(value: Any) -> Any:
@@ -139,14 +136,13 @@ def _same(value: Any) -> Any:
 
 
 def _columns(new: NewTask, backend: str, adapt: Callable[[Any], Any]) -> tuple[Any, ...]:
-    """The insert's parameters, in ``_COLUMN_NAMES`` order; ``adapt`` prepares datetimes."""
-    task = new.task
+    """The parameters of ``insert_task``, in its column order; ``adapt`` prepares datetimes."""
+    task, plan = new.task, new.plan
     return (
-        new.id, backend, new.task_path, task.queue_name, task.priority,
+        new.id, backend, plan.task_path, task.queue_name, task.priority,
         codec.dumps(new.args), codec.dumps(new.kwargs), adapt(task.run_after),
-        adapt(new.available_at), adapt(new.enqueued_at), new.max_attempts,
-        new.unique_key if new.release_unique_on_finish else None,
-        codec.dumps(new.options) if new.options else "{}",
+        adapt(new.available_at), adapt(new.enqueued_at), plan.max_attempts,
+        new.unique_key if plan.release_unique_on_finish else None, plan.options_json,
     )  # fmt: skip
 
 
@@ -164,6 +160,18 @@ def _execute_prepared(connection: Any, query: str, params: Sequence[Any]) -> Non
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(query, params, prepare=True)
+
+
+def _copy_rows(connection: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+    """COPY ``rows`` into the task table on Django's own psycopg connection (see ``_execute_prepared``)."""
+    import psycopg
+
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors:
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor, cursor.copy(QUERIES["copy_tasks"]) as copy:
+            for row in rows:
+                copy.write_row(row)
 
 
 def purge_expired(
