@@ -25,6 +25,7 @@ from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from vtasks.backends.base import make_result
 from vtasks.core.errors import EnvelopeError, TaskTimeout, UnknownTask
 from vtasks.core.retry import retry_delay
 from vtasks.drivers.base import Claim, Outcome
@@ -42,26 +43,33 @@ class Executor:
     def __init__(self, threads: ThreadRunner) -> None:
         self.threads = threads
         self.abandoned_threads = 0
-        self._tasks: dict[str, DjangoTask | Exception] = {}
+        self._tasks: dict[str, tuple[DjangoTask, bool] | Exception] = {}
+        # Django keeps backend instances per thread/context (an asgiref Local look-up each time);
+        # the worker needs only each alias's options, so one instance per alias serves.
+        self._backends: dict[str, Any] = {}
 
     async def run(self, claim: Claim) -> Outcome:
         if claim.problem:
             return _unrunnable(claim, EnvelopeError(claim.problem))
-        task = self.resolve(claim.task_path)
-        if isinstance(task, Exception):
-            return _unrunnable(claim, task)
-        backend = task_backends[claim.backend]
+        found = self.resolve(claim.task_path)
+        if isinstance(found, Exception):
+            return _unrunnable(claim, found)
+        task, is_async = found
+        backend = self._backends.get(claim.backend)
+        if backend is None:
+            backend = self._backends[claim.backend] = task_backends[claim.backend]
         result = _running_result(task, claim)
         timeout = claim.options.get("timeout")
-        if inspect.iscoroutinefunction(task.func):
+        if is_async:
             return await self._run_async(task, backend, claim, result, timeout)
         return await self._run_sync(task, backend, claim, result, timeout)
 
-    def resolve(self, path: str) -> DjangoTask | Exception:
-        """The declared task at ``path`` (cached), or the error saying why there is none."""
+    def resolve(self, path: str) -> tuple[DjangoTask, bool] | Exception:
+        """The declared task at ``path`` and whether it is async (cached), or why there is none."""
         found = self._tasks.get(path)
         if found is None:
-            found = _resolve(path)
+            task = _resolve(path)
+            found = task if isinstance(task, Exception) else (task, inspect.iscoroutinefunction(task.func))
             self._tasks[path] = found
         return found
 
@@ -88,10 +96,10 @@ class Executor:
     async def _run_sync(
         self, task: DjangoTask, backend: Any, claim: Claim, result: TaskResult, timeout: float | None
     ) -> Outcome:
+        if timeout is None:
+            return await self.threads.submit(_attempt_in_thread, task, backend, claim, result, None)
         abandoned = threading.Event()
         future = self.threads.submit(_attempt_in_thread, task, backend, claim, result, abandoned)
-        if timeout is None:
-            return await future
         try:
             async with asyncio.timeout(timeout):
                 return await asyncio.shield(future)
@@ -105,20 +113,20 @@ class Executor:
 
 
 def _attempt_in_thread(
-    task: DjangoTask, backend: Any, claim: Claim, result: TaskResult, abandoned: threading.Event
+    task: DjangoTask, backend: Any, claim: Claim, result: TaskResult, abandoned: threading.Event | None
 ) -> Outcome:
-    close_old_connections()
+    """One sync attempt, signals included. ``abandoned`` is set when the attempt timed out."""
     try:
         task_started.send(type(backend), task_result=result)
         try:
             value = _call(task, result, claim)
-            if abandoned.is_set():
+            if abandoned is not None and abandoned.is_set():
                 raise _Abandoned
             text = codec.dumps(codec.normalize(value, "return value"))
         except (KeyboardInterrupt, _Abandoned):
             raise
         except BaseException as exc:
-            if abandoned.is_set():
+            if abandoned is not None and abandoned.is_set():
                 raise _Abandoned from exc
             outcome = _failure(backend, task, claim, result, exc)
             task_finished.send(type(backend), task_result=result)
@@ -182,7 +190,7 @@ def _resolve(path: str) -> DjangoTask | Exception:
 def _running_result(task: DjangoTask, claim: Claim) -> TaskResult:
     if claim.run_after is not None or claim.priority != task.priority or claim.queue_name != task.queue_name:
         task = _with_call_options(task, claim)
-    return TaskResult(
+    return make_result(
         task=task,
         id=claim.id,
         status=TaskResultStatus.RUNNING,

@@ -54,7 +54,9 @@ class DatabaseBackend(VTasksBackend):
     def _insert(self, new: NewTask) -> None:
         connection = connections[self.db_alias]
         if connection.vendor == "postgresql":
-            _execute_prepared(connection, QUERIES["insert_task"], _columns(new, self.alias, _same))
+            _execute_prepared(
+                connection, QUERIES["insert_task"], _columns(new, self.alias, _same), self.prepared_statements
+            )
             return
         adapt = connection.ops.adapt_datetimefield_value
         with connection.cursor() as cursor:
@@ -85,6 +87,15 @@ class DatabaseBackend(VTasksBackend):
             return False
         return True
 
+    @property
+    def prepared_statements(self) -> bool:
+        """PostgreSQL: prepare vtasks' hot statements (enqueue, claim, finish) on the server.
+
+        Planning them anew each time costs as much as running them. Set ``OPTIONS
+        ["PREPARED_STATEMENTS"] = False`` behind a transaction-mode PgBouncer older than 1.21.
+        """
+        return bool(self.options.get("PREPARED_STATEMENTS", True))
+
     def create_driver(self) -> Any:
         """The worker's driver: psycopg's async pool on PostgreSQL when installed, else the ORM."""
         choice = self.options.get("DRIVER", "auto")
@@ -95,7 +106,9 @@ class DatabaseBackend(VTasksBackend):
         if choice == "postgres":
             from vtasks.drivers.postgres import PostgresDriver
 
-            return PostgresDriver.from_django(self.db_alias)
+            return PostgresDriver.from_django(
+                self.db_alias, prepare_threshold=0 if self.prepared_statements else None
+            )
         from vtasks.drivers.sql import SqlDriver
 
         return SqlDriver(self.db_alias)
@@ -146,7 +159,7 @@ def _columns(new: NewTask, backend: str, adapt: Callable[[Any], Any]) -> tuple[A
     )  # fmt: skip
 
 
-def _execute_prepared(connection: Any, query: str, params: Sequence[Any]) -> None:
+def _execute_prepared(connection: Any, query: str, params: Sequence[Any], prepare: bool) -> None:
     """Run ``query`` as a prepared statement on Django's own psycopg connection.
 
     Django binds parameters client-side, so PostgreSQL parses and plans every INSERT again; a
@@ -159,7 +172,7 @@ def _execute_prepared(connection: Any, query: str, params: Sequence[Any]) -> Non
     with connection.wrap_database_errors:
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(query, params, prepare=True)
+            cursor.execute(query, params, prepare=prepare)
 
 
 def _copy_rows(connection: Any, rows: Sequence[tuple[Any, ...]]) -> None:

@@ -17,7 +17,9 @@ READY, RUNNING, SUCCESSFUL, FAILED = "READY", "RUNNING", "SUCCESSFUL", "FAILED"
 FinalStatus = Literal["SUCCESSFUL", "FAILED", "READY"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Claim and Outcome are built once per task on the worker's hot path; a frozen dataclass's
+# __init__ goes through object.__setattr__ per field and costs twice as much. Treat them as values.
+@dataclass(slots=True, kw_only=True)
 class Claim:
     """A task record claimed by one process for one attempt (``attempt`` is the fencing token)."""
 
@@ -44,7 +46,7 @@ class Claim:
     problem: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Outcome:
     """How one attempt ended: SUCCESSFUL, FAILED (final), or READY again at ``retry_at``."""
 

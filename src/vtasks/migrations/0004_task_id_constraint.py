@@ -4,19 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('vtasks', '0003_notify_trigger'),
+        ("vtasks", "0003_notify_trigger"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='taskrecord',
-            name='id',
+            model_name="taskrecord",
+            name="id",
             field=models.CharField(max_length=32),
         ),
         migrations.AddConstraint(
-            model_name='taskrecord',
-            constraint=models.UniqueConstraint(fields=('id',), name='vtasks_task_id_unique'),
+            model_name="taskrecord",
+            constraint=models.UniqueConstraint(fields=("id",), name="vtasks_task_id_unique"),
         ),
     ]

@@ -34,6 +34,8 @@ class WorkerSettings:
     alive_threshold: float = 30.0
     shutdown_timeout: float = 30.0
     idle_wait: float = 1.0
+    #: Seconds a freed slot waits for others before the next claim (see ``_wait_for_slot``).
+    claim_linger: float = 0.002
 
 
 class Worker:
@@ -114,9 +116,25 @@ class Worker:
             pass
 
     async def _wait_for_slot(self) -> None:
+        """Wait for a free slot, then linger briefly so the next claim takes a batch.
+
+        Short tasks free their slots in bursts: claiming at the first freed slot would cost a round
+        trip per task. A long task's slot waits at most ``claim_linger`` seconds for company.
+        """
         self._slot_freed.clear()
         await self._slot_freed.wait()
-        await asyncio.sleep(0)  # Let sibling completions land so the next claim takes a batch.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.claim_linger
+        wanted = max(1, self.settings.concurrency // 2)
+        while self.settings.concurrency - len(self._running) < wanted and not self._stopping.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._slot_freed.clear()
+            try:
+                await asyncio.wait_for(self._slot_freed.wait(), remaining)
+            except TimeoutError:
+                return
 
     async def _idle(self, queues: list[str]) -> None:
         """Sleep until work may be there: a notification, a due time, a freed slot or the poll."""

@@ -39,6 +39,10 @@ WHERE t.seq = p.seq
 RETURNING p.*
 
 -- name: finish
+-- The fences compare claimed_by with IS NOT DISTINCT FROM on purpose: no index serves it, so the
+-- planner looks records up by their unique id. With "=", a generic plan may scan the claimed_by
+-- index instead, which holds an entry for every version a busy process ever claimed until
+-- VACUUM passes (seconds per batch on a churning table).
 -- Record a batch of outcomes in one statement. Each one applies only while its fence holds (same
 -- process, still RUNNING, same attempt); the ids that applied come back, the rest were refused.
 -- A final outcome whose expires_at is not after finished_at deletes the record instead of
@@ -56,7 +60,7 @@ dropped AS (
     DELETE FROM vtasks_task AS t
     USING outcome AS o
     WHERE o.drop_now AND t.id = o.id
-      AND t.status = 'RUNNING' AND t.claimed_by = %(process_id)s AND t.attempts = o.attempt
+      AND t.status = 'RUNNING' AND t.claimed_by IS NOT DISTINCT FROM %(process_id)s AND t.attempts = o.attempt
     RETURNING t.id
 ),
 updated AS (
@@ -70,7 +74,7 @@ updated AS (
         expires_at = CASE WHEN o.status = 'READY' THEN t.expires_at ELSE o.expires_at END
     FROM outcome AS o
     WHERE NOT o.drop_now AND t.id = o.id
-      AND t.status = 'RUNNING' AND t.claimed_by = %(process_id)s AND t.attempts = o.attempt
+      AND t.status = 'RUNNING' AND t.claimed_by IS NOT DISTINCT FROM %(process_id)s AND t.attempts = o.attempt
     RETURNING t.id
 ),
 applied AS (
@@ -91,7 +95,7 @@ UPDATE vtasks_task AS t
 SET status = 'READY', claimed_by = NULL
 FROM unnest(%(ids)s::text[], %(attempts)s::int[]) AS c(id, attempt)
 WHERE t.id = c.id
-  AND t.status = 'RUNNING' AND t.claimed_by = %(process_id)s AND t.attempts = c.attempt
+  AND t.status = 'RUNNING' AND t.claimed_by IS NOT DISTINCT FROM %(process_id)s AND t.attempts = c.attempt
 
 -- name: next_due
 SELECT min(available_at) AS due
@@ -159,7 +163,7 @@ released AS (
         finished_at = CASE WHEN o.status = 'FAILED' THEN %(now)s ELSE t.finished_at END
     FROM orphan AS o
     WHERE t.id = o.id
-      AND t.status = 'RUNNING' AND t.claimed_by = o.claimed_by AND t.attempts = o.attempt
+      AND t.status = 'RUNNING' AND t.claimed_by IS NOT DISTINCT FROM o.claimed_by AND t.attempts = o.attempt
     RETURNING t.id, t.status, t.unique_key
 ),
 unlocked AS (
