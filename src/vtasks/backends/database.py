@@ -166,13 +166,26 @@ def _execute_prepared(connection: Any, query: str, params: Sequence[Any], prepar
     prepared statement skips that (about a third of an enqueue's server time). Same connection,
     so the insert still joins the caller's transaction; errors are wrapped as Django's own.
     """
-    import psycopg
-
     connection.validate_no_broken_transaction()
     with connection.wrap_database_errors:
         connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(query, params, prepare=prepare)
+        _server_cursor(connection).execute(query, params, prepare=prepare)
+
+
+def _server_cursor(connection: Any) -> Any:
+    """A server-binding psycopg cursor on the connection, kept while the connection lives."""
+    import psycopg
+
+    raw = connection.connection
+    cached = getattr(connection, "_vtasks_cursor", None)
+    if cached is None or cached.connection is not raw or cached.closed:
+        if raw.prepare_threshold is None and not connection.settings_dict["OPTIONS"].get("server_side_binding"):
+            # psycopg ignores prepare=True while the threshold is None, Django's default. Django's
+            # own cursors bind client-side and never prepare, so this changes only vtasks' cursor.
+            raw.prepare_threshold = 5
+        cached = psycopg.Cursor(raw)
+        connection._vtasks_cursor = cached
+    return cached
 
 
 def _copy_rows(connection: Any, rows: Sequence[tuple[Any, ...]]) -> None:
