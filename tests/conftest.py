@@ -18,7 +18,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-os.environ.setdefault("VTASKS_TEST_SQLITE", os.path.join(tempfile.mkdtemp(prefix="vtasks-tests-"), "db.sqlite3"))
+os.environ.setdefault(
+    "VTASKS_TEST_SQLITE", os.path.join(tempfile.mkdtemp(prefix="vtasks-tests-"), "db.sqlite3")
+)
 
 SERVERS = {"pg": 5432, "mysql": 3306}
 
@@ -35,7 +37,9 @@ def _choose_databases() -> list[str]:
     wanted = os.environ.get("VTASKS_TEST_DATABASES", "default,pg,mysql").split(",")
     down = [alias for alias in wanted if alias in SERVERS and not _answers(SERVERS[alias])]
     if down and os.environ.get("CI") == "true":
-        raise pytest.UsageError(f"CI: database server(s) down for {down}; start them (scripts/ensure-services)")
+        raise pytest.UsageError(
+            f"CI: database server(s) down for {down}; start them (scripts/ensure-services)"
+        )
     return [alias for alias in wanted if alias not in down]
 
 
@@ -44,7 +48,9 @@ def _create_databases(aliases: list[str]) -> None:
     if "pg" in aliases:
         import psycopg
 
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            "host=127.0.0.1 user=postgres dbname=postgres", autocommit=True
+        ) as conn:
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 conn.execute(f'CREATE DATABASE "{name}"')
     if "mysql" in aliases:
@@ -103,7 +109,10 @@ def settings_override() -> Iterator:
         from django.conf import settings
 
         entry = settings.TASKS[task_alias]
-        changed = {**settings.TASKS, task_alias: {**entry, "OPTIONS": {**entry.get("OPTIONS", {}), **options}}}
+        changed = {
+            **settings.TASKS,
+            task_alias: {**entry, "OPTIONS": {**entry.get("OPTIONS", {}), **options}},
+        }
         override = override_settings(TASKS=changed)
         override.enable()
         active.append(override)

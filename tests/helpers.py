@@ -49,12 +49,16 @@ def spawn_worker(alias: str, *args: str, log: Path | None = None) -> subprocess.
     cmd = [sys.executable, "-m", "vtasks.cli.main", "--settings", "tests.settings",
            "--pythonpath", str(ROOT), "worker", "--backend", alias, *args]  # fmt: skip
     if log is None:
-        return subprocess.Popen(cmd, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            cmd, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
     with open(log, "ab") as out:  # the child keeps its own descriptor
         return subprocess.Popen(cmd, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
 
 
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> None:
+def wait_for(
+    predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

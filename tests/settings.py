@@ -25,7 +25,11 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": _sqlite_path,
-        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL;",
+        },
         "TEST": {"NAME": _sqlite_path},
     },
     "pg": {
@@ -68,5 +72,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"vtasks": {"handlers": ["console"], "level": os.environ.get("VTASKS_LOG_LEVEL", "WARNING")}},
+    "loggers": {
+        "vtasks": {"handlers": ["console"], "level": os.environ.get("VTASKS_LOG_LEVEL", "WARNING")}
+    },
 }

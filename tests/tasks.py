@@ -62,7 +62,9 @@ def flaky(marker: str, failures: int):
     return count
 
 
-@task(max_attempts=5, backoff=ExponentialBackoff(base=0.2, jitter=False, retry_on=(ConnectionError,)))
+@task(
+    max_attempts=5, backoff=ExponentialBackoff(base=0.2, jitter=False, retry_on=(ConnectionError,))
+)
 def picky(marker: str, exc: str):
     _bump(marker)
     raise {"conn": ConnectionError, "value": ValueError}[exc]("nope")

@@ -69,12 +69,21 @@ class Executor:
         found = self._tasks.get(path)
         if found is None:
             task = _resolve(path)
-            found = task if isinstance(task, Exception) else (task, inspect.iscoroutinefunction(task.func))
+            found = (
+                task
+                if isinstance(task, Exception)
+                else (task, inspect.iscoroutinefunction(task.func))
+            )
             self._tasks[path] = found
         return found
 
     async def _run_async(
-        self, task: DjangoTask, backend: Any, claim: Claim, result: TaskResult, timeout: float | None
+        self,
+        task: DjangoTask,
+        backend: Any,
+        claim: Claim,
+        result: TaskResult,
+        timeout: float | None,
     ) -> Outcome:
         await _send(self.threads, task_started, backend, result)
         try:
@@ -94,7 +103,12 @@ class Executor:
         return outcome
 
     async def _run_sync(
-        self, task: DjangoTask, backend: Any, claim: Claim, result: TaskResult, timeout: float | None
+        self,
+        task: DjangoTask,
+        backend: Any,
+        claim: Claim,
+        result: TaskResult,
+        timeout: float | None,
     ) -> Outcome:
         if timeout is None:
             return await self.threads.submit(_attempt_in_thread, task, backend, claim, result, None)
@@ -113,7 +127,11 @@ class Executor:
 
 
 def _attempt_in_thread(
-    task: DjangoTask, backend: Any, claim: Claim, result: TaskResult, abandoned: threading.Event | None
+    task: DjangoTask,
+    backend: Any,
+    claim: Claim,
+    result: TaskResult,
+    abandoned: threading.Event | None,
 ) -> Outcome:
     """One sync attempt, signals included. ``abandoned`` is set when the attempt timed out."""
     try:
@@ -149,7 +167,11 @@ def _call(task: DjangoTask, result: TaskResult, claim: Claim) -> Any:
 
 
 async def _send(
-    threads: ThreadRunner, signal: Signal, backend: Any, result: TaskResult, exc: BaseException | None = None
+    threads: ThreadRunner,
+    signal: Signal,
+    backend: Any,
+    result: TaskResult,
+    exc: BaseException | None = None,
 ) -> None:
     """Send a Django signal for an async task.
 
@@ -181,14 +203,20 @@ def _resolve(path: str) -> DjangoTask | Exception:
     except ImportError as exc:
         return UnknownTask(f"task {path!r} cannot be imported: {exc}")
     if not isinstance(found, DjangoTask):
-        return UnknownTask(f"{path!r} is {type(found).__name__}, not a function declared with @task")
+        return UnknownTask(
+            f"{path!r} is {type(found).__name__}, not a function declared with @task"
+        )
     if found.module_path != path:
         return UnknownTask(f"{path!r} resolves to the task {found.module_path!r}, not to itself")
     return found
 
 
 def _running_result(task: DjangoTask, claim: Claim) -> TaskResult:
-    if claim.run_after is not None or claim.priority != task.priority or claim.queue_name != task.queue_name:
+    if (
+        claim.run_after is not None
+        or claim.priority != task.priority
+        or claim.queue_name != task.queue_name
+    ):
         task = _with_call_options(task, claim)
     return make_result(
         task=task,
@@ -208,7 +236,9 @@ def _running_result(task: DjangoTask, claim: Claim) -> TaskResult:
 
 def _with_call_options(task: DjangoTask, claim: Claim) -> DjangoTask:
     try:
-        return task.using(priority=claim.priority, queue_name=claim.queue_name, run_after=claim.run_after)
+        return task.using(
+            priority=claim.priority, queue_name=claim.queue_name, run_after=claim.run_after
+        )
     except Exception:
         return task  # The options were valid at enqueue; the settings may have changed since.
 
@@ -225,7 +255,9 @@ def _timeout_error(timeout: float) -> TaskTimeout:
     return TaskTimeout(f"the attempt ran past its timeout of {timeout:g}s")
 
 
-def _failure(backend: Any, task: DjangoTask, claim: Claim, result: TaskResult, exc: BaseException) -> Outcome:
+def _failure(
+    backend: Any, task: DjangoTask, claim: Claim, result: TaskResult, exc: BaseException
+) -> Outcome:
     """Record the failed attempt on ``result`` and decide: retry (READY) or dead letter (FAILED)."""
     now = timezone.now()
     error = _error_record(exc)
@@ -241,17 +273,29 @@ def _failure(backend: Any, task: DjangoTask, claim: Claim, result: TaskResult, e
         )  # fmt: skip
     object.__setattr__(result, "status", TaskResultStatus.READY)
     return Outcome(
-        claim=claim, status="READY", finished_at=now, error=error, retry_at=now + timedelta(seconds=delay)
+        claim=claim,
+        status="READY",
+        finished_at=now,
+        error=error,
+        retry_at=now + timedelta(seconds=delay),
     )
 
 
-def _success(backend: Any, task: DjangoTask, claim: Claim, result: TaskResult, text: str) -> Outcome:
+def _success(
+    backend: Any, task: DjangoTask, claim: Claim, result: TaskResult, text: str
+) -> Outcome:
     now = timezone.now()
     object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
     object.__setattr__(result, "finished_at", now)
     object.__setattr__(result, "_return_value", codec.loads(text))
     ttl = claim.options.get("result_ttl")
-    return Outcome(claim=claim, status="SUCCESSFUL", finished_at=now, return_value=text, expires_at=_expiry(ttl, now))
+    return Outcome(
+        claim=claim,
+        status="SUCCESSFUL",
+        finished_at=now,
+        return_value=text,
+        expires_at=_expiry(ttl, now),
+    )
 
 
 def _unrunnable(claim: Claim, exc: Exception) -> Outcome:

@@ -28,7 +28,9 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     """The worker's flags, shared with ``manage.py runworker``."""
     parser.add_argument("--queue", "-q", action="append", dest="queues", metavar="NAME",
                         help="a queue to serve, repeatable, in claim order (default: default)")  # fmt: skip
-    parser.add_argument("--concurrency", "-c", type=int, default=10, help="tasks run at once (default 10)")
+    parser.add_argument(
+        "--concurrency", "-c", type=int, default=10, help="tasks run at once (default 10)"
+    )
     parser.add_argument("--backend", default="default", help="the TASKS alias (default: default)")
     parser.add_argument("--burst", action="store_true", help="exit 0 once the queues are empty")
     parser.add_argument("--id", dest="worker_id", help="worker id prefix (default host:pid)")
@@ -71,7 +73,12 @@ async def _serve(backend_alias: str, wsettings: WorkerSettings, pid: str) -> int
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
-    logger.info("vtasks: worker %s serving %s (concurrency %d)", pid, list(wsettings.queues), wsettings.concurrency)
+    logger.info(
+        "vtasks: worker %s serving %s (concurrency %d)",
+        pid,
+        list(wsettings.queues),
+        wsettings.concurrency,
+    )
     try:
         code = await worker.run()
     finally:

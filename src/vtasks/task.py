@@ -56,7 +56,9 @@ class Task(DjangoTask):
     ) -> Task:
         """A copy with other defaults. ``run_after`` may be a ``timedelta`` from now."""
         if "backoff" in options:
-            raise TypeError("backoff is part of the task's definition: set it in @task(backoff=...)")
+            raise TypeError(
+                "backoff is part of the task's definition: set it in @task(backoff=...)"
+            )
         unknown = set(options) - set(OPTION_FIELDS)
         if unknown:
             raise TypeError(f"using() got unknown option(s): {', '.join(sorted(unknown))}")
@@ -103,6 +105,8 @@ def task(
     return wrapper(function) if function else wrapper
 
 
-def enqueue_on_commit(task: DjangoTask, *args: Any, using: str | None = None, **kwargs: Any) -> None:
+def enqueue_on_commit(
+    task: DjangoTask, *args: Any, using: str | None = None, **kwargs: Any
+) -> None:
     """Enqueue ``task`` once the current transaction on ``using`` commits (at once outside one)."""
     transaction.on_commit(partial(task.enqueue, *args, **kwargs), using=using)

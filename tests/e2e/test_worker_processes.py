@@ -27,7 +27,9 @@ def test_1000_tasks_from_4_threads_run_exactly_once_on_2_workers(alias, tmp_path
 
         connections.close_all()
 
-    workers = [spawn_worker(alias, "--concurrency", "8", log=tmp_path / f"w{i}.log") for i in range(2)]
+    workers = [
+        spawn_worker(alias, "--concurrency", "8", log=tmp_path / f"w{i}.log") for i in range(2)
+    ]
     try:
         threads = [threading.Thread(target=producer, args=(n,)) for n in range(4)]
         for t in threads:
@@ -49,7 +51,9 @@ def test_1000_tasks_from_4_threads_run_exactly_once_on_2_workers(alias, tmp_path
 
 def test_kill_9_mid_task_loses_nothing(alias, tmp_path):
     out = tmp_path / "done"
-    result = tasks.sleep_then_record.using(backend=alias, max_attempts=3).enqueue(str(out), "slow", 3.0)
+    result = tasks.sleep_then_record.using(backend=alias, max_attempts=3).enqueue(
+        str(out), "slow", 3.0
+    )
     victim = spawn_worker(alias, log=tmp_path / "victim.log")
     wait_for(
         lambda: TaskRecord.objects.using(alias).filter(id=result.id, status="RUNNING").exists(),
@@ -61,7 +65,9 @@ def test_kill_9_mid_task_loses_nothing(alias, tmp_path):
     try:
         wait_for(lambda: lines(out) == ["slow"], timeout=30, what="the rescued task to run")
         result.refresh()
-        wait_for(lambda: (result.refresh(), result.status)[1] == TaskResultStatus.SUCCESSFUL, what="ack")
+        wait_for(
+            lambda: (result.refresh(), result.status)[1] == TaskResultStatus.SUCCESSFUL, what="ack"
+        )
     finally:
         rescuer.send_signal(signal.SIGTERM)
         assert rescuer.wait(timeout=30) == 0
@@ -72,12 +78,16 @@ def test_kill_9_mid_task_loses_nothing(alias, tmp_path):
 def test_kill_9_on_the_last_attempt_fails_the_task(alias, tmp_path):
     result = tasks.sleep_then_record.using(backend=alias).enqueue(str(tmp_path / "x"), "slow", 5.0)
     victim = spawn_worker(alias)
-    wait_for(lambda: TaskRecord.objects.using(alias).filter(id=result.id, status="RUNNING").exists())
+    wait_for(
+        lambda: TaskRecord.objects.using(alias).filter(id=result.id, status="RUNNING").exists()
+    )
     victim.kill()
     victim.wait(timeout=10)
     rescuer = spawn_worker(alias)
     try:
-        wait_for(lambda: (result.refresh(), result.status)[1] == TaskResultStatus.FAILED, timeout=30)
+        wait_for(
+            lambda: (result.refresh(), result.status)[1] == TaskResultStatus.FAILED, timeout=30
+        )
     finally:
         rescuer.send_signal(signal.SIGTERM)
         rescuer.wait(timeout=30)
@@ -88,7 +98,9 @@ def test_sigterm_finishes_running_tasks_and_stops_claiming(alias, tmp_path):
     out = tmp_path / "done"
     running = tasks.sleep_then_record.using(backend=alias).enqueue(str(out), "in-flight", 1.0)
     worker = spawn_worker(alias, "--concurrency", "1")
-    wait_for(lambda: TaskRecord.objects.using(alias).filter(id=running.id, status="RUNNING").exists())
+    wait_for(
+        lambda: TaskRecord.objects.using(alias).filter(id=running.id, status="RUNNING").exists()
+    )
     waiting = tasks.record.using(backend=alias).enqueue(str(out), "queued")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == 0
@@ -105,7 +117,9 @@ def test_shutdown_timeout_hands_back_unfinished_work(alias, tmp_path):
         worker = spawn_worker(alias)
     finally:
         del os.environ["VTASKS_SHUTDOWN_TIMEOUT"]
-    wait_for(lambda: TaskRecord.objects.using(alias).filter(id=result.id, status="RUNNING").exists())
+    wait_for(
+        lambda: TaskRecord.objects.using(alias).filter(id=result.id, status="RUNNING").exists()
+    )
     started = time.monotonic()
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=20) == 0
@@ -121,7 +135,10 @@ def test_burst_exits_zero_when_the_queues_are_empty(alias, tmp_path):
     proc = spawn_worker(alias, "--burst", "--concurrency", "4")
     assert proc.wait(timeout=60) == 0
     assert sorted(lines(out), key=int) == [str(i) for i in range(20)]
-    assert task_backends[alias].get_result(TaskRecord.objects.using(alias).first().id).status == "SUCCESSFUL"
+    assert (
+        task_backends[alias].get_result(TaskRecord.objects.using(alias).first().id).status
+        == "SUCCESSFUL"
+    )
 
 
 def test_manage_py_runworker_and_vtasks_prune(alias, tmp_path):
@@ -133,11 +150,17 @@ def test_manage_py_runworker_and_vtasks_prune(alias, tmp_path):
     tasks.record.using(backend=alias, result_ttl=0.01).enqueue(str(out), "via-runworker")
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
     django_admin = [sys.executable, "-m", "django"]
-    run = subprocess.run([*django_admin, "runworker", "--backend", alias, "--burst"], env=env, timeout=60)
+    run = subprocess.run(
+        [*django_admin, "runworker", "--backend", alias, "--burst"], env=env, timeout=60
+    )
     assert run.returncode == 0 and lines(out) == ["via-runworker"]
     time.sleep(0.05)
     prune = subprocess.run(
-        [*django_admin, "vtasks_prune", "--backend", alias], env=env, timeout=60, capture_output=True, text=True
+        [*django_admin, "vtasks_prune", "--backend", alias],
+        env=env,
+        timeout=60,
+        capture_output=True,
+        text=True,
     )
     assert prune.returncode == 0 and "purged 1 result(s)" in prune.stdout
     assert not TaskRecord.objects.using(alias).exists()

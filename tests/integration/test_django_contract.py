@@ -17,7 +17,11 @@ def test_one_run_logs_enqueued_running_and_finished(alias, caplog):
     caplog.set_level(logging.DEBUG, logger="django.tasks")
     result = tasks.add.using(backend=alias).enqueue(1, 2)
     work(alias)
-    mine = [r.getMessage() for r in caplog.records if r.name == "django.tasks" and result.id in r.getMessage()]
+    mine = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "django.tasks" and result.id in r.getMessage()
+    ]
     assert len(mine) == 3
     assert "enqueued" in mine[0] and "state=RUNNING" in mine[1] and "state=SUCCESSFUL" in mine[2]
 
@@ -25,7 +29,9 @@ def test_one_run_logs_enqueued_running_and_finished(alias, caplog):
 def test_a_failure_is_logged_with_its_traceback(alias, caplog):
     result = tasks.fail.using(backend=alias).enqueue("logged")
     work(alias)
-    [record] = [r for r in caplog.records if r.name == "django.tasks" and "state=FAILED" in r.getMessage()]
+    [record] = [
+        r for r in caplog.records if r.name == "django.tasks" and "state=FAILED" in r.getMessage()
+    ]
     assert record.levelno == logging.ERROR and result.id in record.getMessage()
     assert record.exc_info and isinstance(record.exc_info[1], ValueError)
 

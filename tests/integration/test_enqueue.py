@@ -56,11 +56,31 @@ def test_get_result_of_another_task_mismatches(alias):
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda a: tasks.add.using(backend=a, priority=101).enqueue(1, 2), InvalidTask, "priority must be"),
-        (lambda a: tasks.add.using(backend=a, priority=-101).enqueue(1, 2), InvalidTask, "priority must be"),
-        (lambda a: tasks.echo.using(backend=a).enqueue(object()), TypeError, r"args\[0\]: Unsupported type"),
-        (lambda a: tasks.echo.using(backend=a).enqueue(x={"k": math.nan}), TypeError, r"kwargs\['x'\]\['k'\]"),
-        (lambda a: tasks.echo.using(backend=a).enqueue({1: "one"}), TypeError, "dict key 1 is not a string"),
+        (
+            lambda a: tasks.add.using(backend=a, priority=101).enqueue(1, 2),
+            InvalidTask,
+            "priority must be",
+        ),
+        (
+            lambda a: tasks.add.using(backend=a, priority=-101).enqueue(1, 2),
+            InvalidTask,
+            "priority must be",
+        ),
+        (
+            lambda a: tasks.echo.using(backend=a).enqueue(object()),
+            TypeError,
+            r"args\[0\]: Unsupported type",
+        ),
+        (
+            lambda a: tasks.echo.using(backend=a).enqueue(x={"k": math.nan}),
+            TypeError,
+            r"kwargs\['x'\]\['k'\]",
+        ),
+        (
+            lambda a: tasks.echo.using(backend=a).enqueue({1: "one"}),
+            TypeError,
+            "dict key 1 is not a string",
+        ),
     ],
 )
 def test_invalid_calls_fail_at_enqueue_and_store_nothing(alias, call, error, message):
@@ -93,7 +113,9 @@ def test_run_after_takes_a_timedelta_and_aware_datetimes(alias):
     before = timezone.now()
     result = tasks.add.using(backend=alias, run_after=timedelta(minutes=5)).enqueue(1, 2)
     row = TaskRecord.objects.using(alias).get(id=result.id)
-    assert before + timedelta(minutes=5) <= row.available_at <= timezone.now() + timedelta(minutes=5)
+    assert (
+        before + timedelta(minutes=5) <= row.available_at <= timezone.now() + timedelta(minutes=5)
+    )
     assert result.task.run_after == row.run_after
 
 
@@ -165,7 +187,12 @@ def test_enqueue_many_writes_in_bulk_and_returns_results(alias):
 def test_enqueue_many_validates_everything_before_writing(alias):
     backend = task_backends[alias]
     with pytest.raises(TypeError, match=r"args\[0\]"):
-        backend.enqueue_many([(tasks.add.using(backend=alias), (1, 2), {}), (tasks.echo.using(backend=alias), (object(),), {})])
+        backend.enqueue_many(
+            [
+                (tasks.add.using(backend=alias), (1, 2), {}),
+                (tasks.echo.using(backend=alias), (object(),), {}),
+            ]
+        )
     assert not TaskRecord.objects.using(alias).exists()
 
 
@@ -194,6 +221,8 @@ def test_bulk_enqueue_keeps_call_order_and_rolls_back_with_the_transaction(alias
             raise RuntimeError("roll back")
     assert not TaskRecord.objects.using(alias).exists()
     out = str(tmp_path / "order")
-    backend.enqueue_many([(tasks.record.using(backend=alias), (out, str(i)), {}) for i in range(30)])
+    backend.enqueue_many(
+        [(tasks.record.using(backend=alias), (out, str(i)), {}) for i in range(30)]
+    )
     work(alias, concurrency=1)
     assert lines(tmp_path / "order") == [str(i) for i in range(30)]

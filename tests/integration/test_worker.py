@@ -76,7 +76,12 @@ def test_signals_are_sent_around_each_attempt(alias):
         task_finished.disconnect(on_finished)
     assert ("started", ok.id, "RUNNING", 1) in seen and ("finished", ok.id, "SUCCESSFUL", 1) in seen
     assert ("finished", bad.id, "FAILED", 1) in seen
-    assert ("started", aok.id, "RUNNING", 1) in seen and ("finished", aok.id, "SUCCESSFUL", 1) in seen
+    assert ("started", aok.id, "RUNNING", 1) in seen and (
+        "finished",
+        aok.id,
+        "SUCCESSFUL",
+        1,
+    ) in seen
 
 
 def test_unknown_task_paths_fail_with_their_reason_and_the_worker_goes_on(alias):
@@ -114,7 +119,9 @@ def test_queue_order_across_listed_queues(alias, tmp_path):
 
 def test_a_delayed_task_waits_for_its_time(alias, tmp_path):
     out = tmp_path / "ran"
-    result = tasks.record.using(backend=alias, run_after=timedelta(seconds=1.5)).enqueue(str(out), "late")
+    result = tasks.record.using(backend=alias, run_after=timedelta(seconds=1.5)).enqueue(
+        str(out), "late"
+    )
     start = time.monotonic()
     work(alias)
     result.refresh()
@@ -138,7 +145,11 @@ def test_retries_with_backoff_end_in_the_dead_letter_state(alias, tmp_path):
     start = time.monotonic()
     work(alias)
     result.refresh()
-    assert result.status == TaskResultStatus.FAILED and result.attempts == 5 and len(result.errors) == 5
+    assert (
+        result.status == TaskResultStatus.FAILED
+        and result.attempts == 5
+        and len(result.errors) == 5
+    )
     assert marker.stat().st_size == 5
     # 0.2 + 0.4 + 0.8 + 1.6 seconds of back-off between the five attempts.
     assert time.monotonic() - start >= 2.8
@@ -175,7 +186,9 @@ def test_a_retry_waiting_for_its_time_shows_as_ready(alias, tmp_path):
 
     asyncio.run(one_attempt())
     result.refresh()
-    assert result.status == TaskResultStatus.READY and result.attempts == 1 and len(result.errors) == 1
+    assert (
+        result.status == TaskResultStatus.READY and result.attempts == 1 and len(result.errors) == 1
+    )
     assert row.get(id=result.id).available_at > timezone.now() - timedelta(seconds=1)
 
 
@@ -213,7 +226,9 @@ def test_unique_lock_is_released_when_the_task_finishes(alias, tmp_path):
 
 
 def test_throttle_holds_the_key_for_its_ttl(alias, tmp_path):
-    throttled = tasks.add.using(backend=alias, unique=True, ttl=1.0, remove_unique_on_complete=False)
+    throttled = tasks.add.using(
+        backend=alias, unique=True, ttl=1.0, remove_unique_on_complete=False
+    )
     assert throttled.enqueue(1, 1) is not None
     work(alias)
     assert throttled.enqueue(1, 1) is None  # finished, but the throttle window is still open
@@ -241,11 +256,17 @@ def test_a_record_whose_data_cannot_be_decoded_fails_with_the_reason(alias):
     rows = {r.id: r for r in TaskRecord.objects.using(alias).all()}
     assert rows[good.id].status == "SUCCESSFUL"
     assert rows[bad.id].status == "FAILED"
-    assert "EnvelopeError" in rows[bad.id].errors and "args:" in rows[bad.id].errors and "kwargs:" in rows[bad.id].errors
+    assert (
+        "EnvelopeError" in rows[bad.id].errors
+        and "args:" in rows[bad.id].errors
+        and "kwargs:" in rows[bad.id].errors
+    )
 
 
 async def test_aenqueue_many(alias):
-    results = await task_backends[alias].aenqueue_many([(tasks.add.using(backend=alias), (i, 1), {}) for i in range(3)])
+    results = await task_backends[alias].aenqueue_many(
+        [(tasks.add.using(backend=alias), (i, 1), {}) for i in range(3)]
+    )
     assert [r.args for r in results] == [[0, 1], [1, 1], [2, 1]]
 
 

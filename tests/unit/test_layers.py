@@ -22,7 +22,11 @@ print(",".join(loaded))
 
 
 def test_enqueue_side_does_not_import_the_runtime():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "VTASKS_TEST_DATABASES": "default"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "VTASKS_TEST_DATABASES": "default",
+    }
     out = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -42,7 +46,11 @@ def test_lower_layers_do_not_import_higher_ones():
             continue
         for line in path.read_text().splitlines():
             words = line.split()
-            if len(words) >= 2 and words[0] in ("from", "import") and words[1].startswith("vtasks."):
+            if (
+                len(words) >= 2
+                and words[0] in ("from", "import")
+                and words[1].startswith("vtasks.")
+            ):
                 target = words[1].split(".")[1]
                 if target in layers and layers[target] > layers[top]:
                     offenders.append(f"{path.relative_to(src)}: {line.strip()}")

@@ -28,5 +28,7 @@ def test_retry_delay_stops_at_max_attempts_and_never_goes_negative():
     assert retry_delay(None, ValueError(), result(1), attempt=1, max_attempts=3) == 0.0
     assert retry_delay(None, ValueError(), result(3), attempt=3, max_attempts=3) is None
     assert retry_delay(lambda e, r: -5, ValueError(), result(1), attempt=1, max_attempts=2) == 0.0
-    assert retry_delay(lambda e, r: None, ValueError(), result(1), attempt=1, max_attempts=2) is None
+    assert (
+        retry_delay(lambda e, r: None, ValueError(), result(1), attempt=1, max_attempts=2) is None
+    )
     assert no_delay(KeyboardInterrupt(), result(1)) is None

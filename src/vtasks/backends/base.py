@@ -88,13 +88,17 @@ class VTasksBackend(BaseTaskBackend):
         if task.max_attempts is not None and (
             not isinstance(task.max_attempts, int) or task.max_attempts < 1
         ):
-            raise InvalidTask(f"max_attempts must be a whole number >= 1, got {task.max_attempts!r}.")
+            raise InvalidTask(
+                f"max_attempts must be a whole number >= 1, got {task.max_attempts!r}."
+            )
         if task.timeout is not None and not task.timeout > 0:
             raise InvalidTask(f"timeout must be a number of seconds > 0, got {task.timeout!r}.")
         if task.ttl is not None and not task.ttl > 0:
             raise InvalidTask(f"ttl must be a number of seconds > 0, got {task.ttl!r}.")
         if task.unique and not task.remove_unique_on_complete and task.ttl is None:
-            raise InvalidTask("remove_unique_on_complete=False needs a ttl, or the key is held forever.")
+            raise InvalidTask(
+                "remove_unique_on_complete=False needs a ttl, or the key is held forever."
+            )
         if task.result_ttl is not None and task.result_ttl < 0:
             raise InvalidTask(f"result_ttl must be >= 0, got {task.result_ttl!r}.")
 
@@ -153,18 +157,25 @@ class VTasksBackend(BaseTaskBackend):
     def call_options(self, task: DjangoTask) -> dict[str, Any]:
         """The options a worker applies to this call: ``timeout`` and ``result_ttl`` when set."""
         options = {}
-        for name, value in (("timeout", getattr(task, "timeout", None)), ("result_ttl", self.result_ttl_for(task))):
+        for name, value in (
+            ("timeout", getattr(task, "timeout", None)),
+            ("result_ttl", self.result_ttl_for(task)),
+        ):
             if value is not None:
                 options[name] = value
         return options
 
-    def enqueue(self, task: DjangoTask, args: Sequence[Any], kwargs: dict[str, Any]) -> TaskResult | None:  # type: ignore[override]
+    def enqueue(
+        self, task: DjangoTask, args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> TaskResult | None:  # type: ignore[override]
         new = self.prepare(task, args, kwargs)
         if not self.store(new):
             return None
         return self._enqueued(new)
 
-    async def aenqueue(self, task: DjangoTask, args: Sequence[Any], kwargs: dict[str, Any]) -> TaskResult | None:  # type: ignore[override]
+    async def aenqueue(
+        self, task: DjangoTask, args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> TaskResult | None:  # type: ignore[override]
         new = self.prepare(task, args, kwargs)
         if not await self.astore(new):
             return None
@@ -176,7 +187,9 @@ class VTasksBackend(BaseTaskBackend):
         """Enqueue many calls at once (one bulk write per queue); ``None`` for unique duplicates."""
         prepared = [self.prepare(task, args, kwargs) for task, args, kwargs in calls]
         stored = self.store_many(prepared)
-        return [self._enqueued(new) if ok else None for new, ok in zip(prepared, stored, strict=True)]
+        return [
+            self._enqueued(new) if ok else None for new, ok in zip(prepared, stored, strict=True)
+        ]
 
     async def aenqueue_many(
         self, calls: Iterable[tuple[DjangoTask, Sequence[Any], dict[str, Any]]]
@@ -268,7 +281,12 @@ def make_result(
 
 
 def ready_result(
-    task: DjangoTask, task_id: str, enqueued_at: datetime, args: list[Any], kwargs: dict[str, Any], backend: str
+    task: DjangoTask,
+    task_id: str,
+    enqueued_at: datetime,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    backend: str,
 ) -> TaskResult:
     """The READY result an enqueue returns."""
     return make_result(

@@ -19,7 +19,6 @@ from vtasks.backends.base import NewTask, VTasksBackend
 from vtasks.core.sqlfile import load
 from vtasks.wire import codec
 
-
 QUERIES = load("vtasks.backends", "queries.sql")
 
 
@@ -55,7 +54,10 @@ class DatabaseBackend(VTasksBackend):
         connection = connections[self.db_alias]
         if connection.vendor == "postgresql":
             _execute_prepared(
-                connection, QUERIES["insert_task"], _columns(new, self.alias, _same), self.prepared_statements
+                connection,
+                QUERIES["insert_task"],
+                _columns(new, self.alias, _same),
+                self.prepared_statements,
             )
             return
         adapt = connection.ops.adapt_datetimefield_value
@@ -65,11 +67,15 @@ class DatabaseBackend(VTasksBackend):
     def _insert_many(self, news: Sequence[NewTask]) -> None:
         connection = connections[self.db_alias]
         if connection.vendor == "postgresql":
-            _copy_rows(connection, [_columns(new, self.alias, _same) + _NEW_ROW_CONSTANTS for new in news])
+            _copy_rows(
+                connection, [_columns(new, self.alias, _same) + _NEW_ROW_CONSTANTS for new in news]
+            )
             return
         adapt = connection.ops.adapt_datetimefield_value
         with transaction.atomic(using=self.db_alias), connection.cursor() as cursor:
-            cursor.executemany(QUERIES["insert_task"], [_columns(new, self.alias, adapt) for new in news])
+            cursor.executemany(
+                QUERIES["insert_task"], [_columns(new, self.alias, adapt) for new in news]
+            )
 
     def _take_unique_lock(self, new: NewTask) -> bool:
         from vtasks.models import UniqueLock
@@ -130,7 +136,9 @@ class DatabaseBackend(VTasksBackend):
         """Delete finished records past their ``expires_at`` (or finished before ``older_than`` ago)."""
         from vtasks.models import TaskRecord
 
-        return purge_expired(TaskRecord, self.db_alias, batch_size=batch_size, older_than=older_than)
+        return purge_expired(
+            TaskRecord, self.db_alias, batch_size=batch_size, older_than=older_than
+        )
 
 
 def _psycopg_pool_installed() -> bool:
@@ -179,7 +187,9 @@ def _server_cursor(connection: Any) -> Any:
     raw = connection.connection
     cached = getattr(connection, "_vtasks_cursor", None)
     if cached is None or cached.connection is not raw or cached.closed:
-        if raw.prepare_threshold is None and not connection.settings_dict["OPTIONS"].get("server_side_binding"):
+        if raw.prepare_threshold is None and not connection.settings_dict["OPTIONS"].get(
+            "server_side_binding"
+        ):
             # psycopg ignores prepare=True while the threshold is None, Django's default. Django's
             # own cursors bind client-side and never prepare, so this changes only vtasks' cursor.
             raw.prepare_threshold = 5
@@ -195,7 +205,10 @@ def _copy_rows(connection: Any, rows: Sequence[tuple[Any, ...]]) -> None:
     connection.validate_no_broken_transaction()
     with connection.wrap_database_errors:
         connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor, cursor.copy(QUERIES["copy_tasks"]) as copy:
+        with (
+            psycopg.Cursor(connection.connection) as cursor,
+            cursor.copy(QUERIES["copy_tasks"]) as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
 
@@ -206,7 +219,11 @@ def purge_expired(
     """Delete expired finished records in batches; returns how many went."""
     now = timezone.now()
     rows = model.objects.using(db_alias).filter(status__in=("SUCCESSFUL", "FAILED"))
-    rows = rows.filter(finished_at__lte=now - older_than) if older_than else rows.filter(expires_at__lte=now)
+    rows = (
+        rows.filter(finished_at__lte=now - older_than)
+        if older_than
+        else rows.filter(expires_at__lte=now)
+    )
     deleted = 0
     while True:
         batch = list(rows.values_list("seq", flat=True)[:batch_size])

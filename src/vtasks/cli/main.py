@@ -34,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     add_worker_arguments(commands.add_parser("worker", help="run a worker process"))
     purge = commands.add_parser("purge", help="delete finished results past their retention")
     purge.add_argument("--backend", default="default")
-    purge.add_argument("--older-than", type=float, help="seconds: also delete results finished earlier")
+    purge.add_argument(
+        "--older-than", type=float, help="seconds: also delete results finished earlier"
+    )
     purge.add_argument("--batch-size", type=int, default=1000)
     return parser
 
@@ -44,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _django_setup(args.settings, args.pythonpath)
     if not logging.getLogger("vtasks").handlers and not logging.getLogger().handlers:
         # The project's LOGGING configures nothing for vtasks: log to stderr.
-        logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logging.basicConfig(
+            level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
     if args.command == "worker":
         from vtasks.serve import run_worker
 

@@ -21,7 +21,9 @@ RUNTIME_DEFAULTS: dict[str, tuple[float, float]] = {
 }
 
 
-def runtime_value(name: str, settings: Any = None, environ: Mapping[str, str] = os.environ) -> float:
+def runtime_value(
+    name: str, settings: Any = None, environ: Mapping[str, str] = os.environ
+) -> float:
     """A runtime number: the environment wins over Django settings, which win over the default."""
     default, minimum = RUNTIME_DEFAULTS[name]
     raw: Any = environ.get(name)

@@ -44,7 +44,11 @@ def no_delay(exception: BaseException, task_result: Any) -> float | None:
 
 
 def retry_delay(
-    backoff: Backoff | None, exception: BaseException, task_result: Any, attempt: int, max_attempts: int
+    backoff: Backoff | None,
+    exception: BaseException,
+    task_result: Any,
+    attempt: int,
+    max_attempts: int,
 ) -> float | None:
     """Seconds until the next attempt, or ``None`` when this failure is final."""
     if attempt >= max_attempts:

@@ -59,10 +59,18 @@ def decode_stored(row: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     return decoded, problem
 
 
-_JSON_COLUMNS: dict[str, Any] = {"args": [], "kwargs": {}, "worker_ids": [], "errors": [], "options": {}}
+_JSON_COLUMNS: dict[str, Any] = {
+    "args": [],
+    "kwargs": {},
+    "worker_ids": [],
+    "errors": [],
+    "options": {},
+}
 
 
-def claim_from_row(row: dict[str, Any], process_id: str, now: datetime) -> tuple[Claim, dict[str, Any]]:
+def claim_from_row(
+    row: dict[str, Any], process_id: str, now: datetime
+) -> tuple[Claim, dict[str, Any]]:
     """The claim a READY row becomes, and the column values that take it."""
     stored, problem = decode_stored(row)
     worker_ids = stored["worker_ids"] + [process_id]

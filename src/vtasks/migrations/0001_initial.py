@@ -4,73 +4,90 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ProcessRecord',
+            name="ProcessRecord",
             fields=[
-                ('id', models.CharField(max_length=100, primary_key=True, serialize=False)),
-                ('kind', models.CharField(max_length=20)),
-                ('hostname', models.CharField(max_length=255)),
-                ('pid', models.IntegerField()),
-                ('queues', models.TextField(default='[]')),
-                ('started_at', models.DateTimeField()),
-                ('heartbeat_at', models.DateTimeField(db_index=True)),
-                ('meta', models.TextField(default='{}')),
+                ("id", models.CharField(max_length=100, primary_key=True, serialize=False)),
+                ("kind", models.CharField(max_length=20)),
+                ("hostname", models.CharField(max_length=255)),
+                ("pid", models.IntegerField()),
+                ("queues", models.TextField(default="[]")),
+                ("started_at", models.DateTimeField()),
+                ("heartbeat_at", models.DateTimeField(db_index=True)),
+                ("meta", models.TextField(default="{}")),
             ],
             options={
-                'verbose_name': 'process',
-                'db_table': 'vtasks_process',
+                "verbose_name": "process",
+                "db_table": "vtasks_process",
             },
         ),
         migrations.CreateModel(
-            name='UniqueLock',
+            name="UniqueLock",
             fields=[
-                ('key', models.CharField(max_length=255, primary_key=True, serialize=False)),
-                ('task_id', models.CharField(max_length=32)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
+                ("key", models.CharField(max_length=255, primary_key=True, serialize=False)),
+                ("task_id", models.CharField(max_length=32)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name': 'unique lock',
-                'db_table': 'vtasks_unique_lock',
+                "verbose_name": "unique lock",
+                "db_table": "vtasks_unique_lock",
             },
         ),
         migrations.CreateModel(
-            name='TaskRecord',
+            name="TaskRecord",
             fields=[
-                ('seq', models.BigAutoField(primary_key=True, serialize=False)),
-                ('id', models.CharField(max_length=32, unique=True)),
-                ('backend', models.CharField(max_length=64)),
-                ('task_path', models.CharField(max_length=255)),
-                ('queue_name', models.CharField(max_length=64)),
-                ('priority', models.SmallIntegerField(default=0)),
-                ('status', models.CharField(choices=[('READY', 'Ready'), ('RUNNING', 'Running'), ('SUCCESSFUL', 'Successful'), ('FAILED', 'Failed')], default='READY', max_length=10)),
-                ('args', models.TextField(default='[]')),
-                ('kwargs', models.TextField(default='{}')),
-                ('run_after', models.DateTimeField(blank=True, null=True)),
-                ('available_at', models.DateTimeField()),
-                ('enqueued_at', models.DateTimeField()),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('last_attempted_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.IntegerField(default=0)),
-                ('max_attempts', models.IntegerField(default=1)),
-                ('worker_ids', models.TextField(default='[]')),
-                ('errors', models.TextField(default='[]')),
-                ('return_value', models.TextField(blank=True, null=True)),
-                ('claimed_by', models.CharField(blank=True, max_length=100, null=True)),
-                ('unique_key', models.CharField(blank=True, max_length=255, null=True)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
+                ("seq", models.BigAutoField(primary_key=True, serialize=False)),
+                ("id", models.CharField(max_length=32, unique=True)),
+                ("backend", models.CharField(max_length=64)),
+                ("task_path", models.CharField(max_length=255)),
+                ("queue_name", models.CharField(max_length=64)),
+                ("priority", models.SmallIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("READY", "Ready"),
+                            ("RUNNING", "Running"),
+                            ("SUCCESSFUL", "Successful"),
+                            ("FAILED", "Failed"),
+                        ],
+                        default="READY",
+                        max_length=10,
+                    ),
+                ),
+                ("args", models.TextField(default="[]")),
+                ("kwargs", models.TextField(default="{}")),
+                ("run_after", models.DateTimeField(blank=True, null=True)),
+                ("available_at", models.DateTimeField()),
+                ("enqueued_at", models.DateTimeField()),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("last_attempted_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.IntegerField(default=0)),
+                ("max_attempts", models.IntegerField(default=1)),
+                ("worker_ids", models.TextField(default="[]")),
+                ("errors", models.TextField(default="[]")),
+                ("return_value", models.TextField(blank=True, null=True)),
+                ("claimed_by", models.CharField(blank=True, max_length=100, null=True)),
+                ("unique_key", models.CharField(blank=True, max_length=255, null=True)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name': 'task',
-                'db_table': 'vtasks_task',
-                'indexes': [models.Index(fields=['queue_name', 'status', '-priority', 'seq'], name='vtasks_task_claim'), models.Index(fields=['claimed_by'], name='vtasks_task_claimed_by'), models.Index(fields=['expires_at'], name='vtasks_task_expires')],
+                "verbose_name": "task",
+                "db_table": "vtasks_task",
+                "indexes": [
+                    models.Index(
+                        fields=["queue_name", "status", "-priority", "seq"],
+                        name="vtasks_task_claim",
+                    ),
+                    models.Index(fields=["claimed_by"], name="vtasks_task_claimed_by"),
+                    models.Index(fields=["expires_at"], name="vtasks_task_expires"),
+                ],
             },
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('vtasks', '0001_initial'),
+        ("vtasks", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='taskrecord',
-            name='options',
-            field=models.TextField(default='{}'),
+            model_name="taskrecord",
+            name="options",
+            field=models.TextField(default="{}"),
         ),
     ]

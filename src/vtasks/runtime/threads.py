@@ -49,7 +49,9 @@ class ThreadRunner:
         self._threads = []
 
     def _spawn(self) -> None:
-        thread = threading.Thread(target=self._serve, name=f"{self.name}-{len(self._threads)}", daemon=True)
+        thread = threading.Thread(
+            target=self._serve, name=f"{self.name}-{len(self._threads)}", daemon=True
+        )
         self._threads.append(thread)
         thread.start()
 
@@ -59,7 +61,7 @@ class ThreadRunner:
             result, error = None, None
             try:
                 result = fn(*args)
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            except BaseException as exc:  # handed to the awaiting coroutine
                 error = exc
             with self._lock:
                 self._done.append((future, result, error))

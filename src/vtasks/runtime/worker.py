@@ -39,7 +39,9 @@ class WorkerSettings:
 
 
 class Worker:
-    def __init__(self, driver: Driver, executor: Executor, settings: WorkerSettings, process_id: str) -> None:
+    def __init__(
+        self, driver: Driver, executor: Executor, settings: WorkerSettings, process_id: str
+    ) -> None:
         self.driver = driver
         self.executor = executor
         self.settings = settings
@@ -126,7 +128,9 @@ class Worker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.claim_linger
         wanted = max(1, self.settings.concurrency // 2)
-        while self.settings.concurrency - len(self._running) < wanted and not self._stopping.is_set():
+        while (
+            self.settings.concurrency - len(self._running) < wanted and not self._stopping.is_set()
+        ):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
@@ -153,7 +157,9 @@ class Worker:
             asyncio.create_task(self.driver.wait_for_work(queues, timeout)),
             asyncio.create_task(self._slot_freed.wait()),
         ]
-        done, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        done, pending = await asyncio.wait(
+            waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         for waiter in pending:
             waiter.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -225,7 +231,9 @@ class Worker:
                     await asyncio.sleep(1.0)
                     continue
                 if refused:
-                    logger.warning("vtasks: %d outcome(s) refused: their claims were released", len(refused))
+                    logger.warning(
+                        "vtasks: %d outcome(s) refused: their claims were released", len(refused)
+                    )
 
     # -- liveness ------------------------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:

@@ -27,7 +27,9 @@ def normalize(value: Any, where: str) -> Any:
         return value
     if isinstance(value, int):
         if not _INT_MIN <= value <= _INT_MAX:
-            raise ArgumentNotJSON(f"{where}: integer {value} is outside the 64-bit range JSON stores")
+            raise ArgumentNotJSON(
+                f"{where}: integer {value} is outside the 64-bit range JSON stores"
+            )
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -37,7 +39,9 @@ def normalize(value: Any, where: str) -> Any:
         try:
             return value.decode()
         except UnicodeDecodeError:
-            raise ArgumentNotJSON(f"{where}: bytes that are not UTF-8 cannot be stored as JSON") from None
+            raise ArgumentNotJSON(
+                f"{where}: bytes that are not UTF-8 cannot be stored as JSON"
+            ) from None
     if isinstance(value, Mapping):
         out = {}
         for key, item in value.items():

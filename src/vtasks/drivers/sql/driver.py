@@ -146,8 +146,12 @@ class SqlDriver:
             self._processes().update_or_create(
                 id=info.id,
                 defaults=dict(
-                    kind=info.kind, hostname=info.hostname, pid=info.pid,
-                    queues=json.dumps(list(info.queues)), started_at=now, heartbeat_at=now,
+                    kind=info.kind,
+                    hostname=info.hostname,
+                    pid=info.pid,
+                    queues=json.dumps(list(info.queues)),
+                    started_at=now,
+                    heartbeat_at=now,
                     meta=codec.dumps(info.meta),
                 ),  # fmt: skip
             )
@@ -156,7 +160,9 @@ class SqlDriver:
 
     async def heartbeat(self, process_id: str) -> bool:
         return await self._run(
-            lambda: bool(self._processes().filter(id=process_id).update(heartbeat_at=timezone.now()))
+            lambda: bool(
+                self._processes().filter(id=process_id).update(heartbeat_at=timezone.now())
+            )
         )
 
     async def deregister(self, process_id: str) -> None:
@@ -172,7 +178,9 @@ class SqlDriver:
         requeued: list[str] = []
         failed: list[str] = []
         with transaction.atomic(using=self.db_alias):
-            stale = self._processes().filter(heartbeat_at__lt=now - timedelta(seconds=alive_threshold))
+            stale = self._processes().filter(
+                heartbeat_at__lt=now - timedelta(seconds=alive_threshold)
+            )
             dead = list(stale.values_list("id", flat=True))
             stale.delete()
             live = self._processes().values_list("id", flat=True)
@@ -188,13 +196,26 @@ class SqlDriver:
                 # decode_stored: a malformed errors column must not stop every recovery.
                 errors = decode_stored(row)[0]["errors"] + [worker_lost_error(row["claimed_by"])]
                 fenced = self._tasks().filter(
-                    id=row["id"], status="RUNNING", attempts=row["attempts"], claimed_by=row["claimed_by"]
+                    id=row["id"],
+                    status="RUNNING",
+                    attempts=row["attempts"],
+                    claimed_by=row["claimed_by"],
                 )
                 if row["attempts"] < row["max_attempts"]:
-                    fenced.update(status="READY", claimed_by=None, available_at=now, errors=codec.dumps(errors))
+                    fenced.update(
+                        status="READY",
+                        claimed_by=None,
+                        available_at=now,
+                        errors=codec.dumps(errors),
+                    )
                     requeued.append(row["id"])
                 else:
-                    fenced.update(status="FAILED", claimed_by=None, finished_at=now, errors=codec.dumps(errors))
+                    fenced.update(
+                        status="FAILED",
+                        claimed_by=None,
+                        finished_at=now,
+                        errors=codec.dumps(errors),
+                    )
                     failed.append(row["id"])
                     if row["unique_key"]:
                         UniqueLock.objects.using(self.db_alias).filter(

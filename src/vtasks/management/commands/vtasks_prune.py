@@ -14,7 +14,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--backend", default="default")
-        parser.add_argument("--older-than", type=float, help="seconds: also delete results finished earlier")
+        parser.add_argument(
+            "--older-than", type=float, help="seconds: also delete results finished earlier"
+        )
         parser.add_argument("--batch-size", type=int, default=1000)
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -22,7 +22,9 @@ class Command(BaseCommand):
             tasks.report_attempt.enqueue("context demo"),
             tasks.divide.enqueue(1, 0),
             tasks.flaky_fetch.enqueue("https://example.com/feed"),
-            tasks.remind.using(run_after=timedelta(seconds=2)).enqueue("runs two seconds after enqueue"),
+            tasks.remind.using(run_after=timedelta(seconds=2)).enqueue(
+                "runs two seconds after enqueue"
+            ),
             tasks.add.using(unique=True, unique_key="nightly-add").enqueue(40, 2),
         ]
         duplicate = tasks.add.using(unique=True, unique_key="nightly-add").enqueue(40, 2)
@@ -30,4 +32,6 @@ class Command(BaseCommand):
         results += bulk
         IDS_FILE.write_text(json.dumps([r.id for r in results]))
         self.stdout.write(f"enqueued {len(results)} tasks ({len(bulk)} in one bulk insert)")
-        self.stdout.write(f"a second unique 'nightly-add' enqueue returned {duplicate!r} (the key is taken)")
+        self.stdout.write(
+            f"a second unique 'nightly-add' enqueue returned {duplicate!r} (the key is taken)"
+        )
