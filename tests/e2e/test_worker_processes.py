@@ -164,3 +164,28 @@ def test_manage_py_runworker_and_vtasks_prune(alias, tmp_path):
     )
     assert prune.returncode == 0 and "purged 1 result(s)" in prune.stdout
     assert not TaskRecord.objects.using(alias).exists()
+
+
+def test_vtasks_purge_command(alias, tmp_path):
+    import sys
+
+    from tests.helpers import ROOT, work
+
+    tasks.add.using(backend=alias, result_ttl=0.01).enqueue(1, 1)
+    kept = tasks.add.using(backend=alias).enqueue(2, 2)
+    work(alias)
+    time.sleep(0.05)
+    cmd = [
+        sys.executable,
+        "-m",
+        "vtasks.cli.main",
+        "--settings",
+        "tests.settings",
+        "--pythonpath",
+        str(ROOT),
+    ]
+    run = subprocess.run(
+        [*cmd, "purge", "--backend", alias], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0 and "purged 1 result(s)" in run.stdout
+    assert list(TaskRecord.objects.using(alias).values_list("id", flat=True)) == [kept.id]

@@ -64,3 +64,15 @@ def test_concurrent_unique_enqueues_admit_exactly_one(alias):
     assert len(outcomes) == 10
     assert sum(o is not None for o in outcomes) == 1
     assert TaskRecord.objects.using(alias).count() == 1
+
+
+def test_capability_flags_and_task_class(alias):
+    from django.tasks import task_backends
+
+    import vtasks
+
+    backend = task_backends[alias]
+    assert backend.supports_defer and backend.supports_async_task
+    assert backend.supports_get_result and backend.supports_priority
+    assert backend.task_class is vtasks.Task
+    assert isinstance(tasks.add, vtasks.Task)  # django.tasks.task builds the backend's task_class
