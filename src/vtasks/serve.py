@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 from collections.abc import Sequence
+from typing import Any
 
 from django.conf import settings
 from django.tasks import task_backends
@@ -52,20 +53,28 @@ def run_worker(
     burst: bool = False, worker_id: str | None = None,
 ) -> int:  # fmt: skip
     """Run one worker process until SIGTERM/SIGINT (or empty queues with ``burst``)."""
+    wsettings = worker_settings(queues, concurrency, burst)
+    pid = process_id(worker_id or os.environ.get(env.WORKER_ID))
+    return serve_driver(build_driver(backend), wsettings, pid)
+
+
+def build_driver(backend_alias: str) -> Any:
+    """The backend's worker driver, built without I/O (connections open later, on the loop)."""
+    return task_backends[backend_alias].create_driver()
+
+
+def serve_driver(driver: Any, wsettings: WorkerSettings, pid: str) -> int:
+    """Run a ``Worker`` on ``driver`` in a fresh uvloop until stopped; returns its exit code."""
     try:
         import uvloop
 
         runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency; Windows lacks it
         runner = asyncio.run
-    wsettings = worker_settings(queues, concurrency, burst)
-    pid = process_id(worker_id or os.environ.get(env.WORKER_ID))
-    return runner(_serve(backend, wsettings, pid))
+    return runner(_serve(driver, wsettings, pid))
 
 
-async def _serve(backend_alias: str, wsettings: WorkerSettings, pid: str) -> int:
-    backend = task_backends[backend_alias]
-    driver = backend.create_driver()
+async def _serve(driver: Any, wsettings: WorkerSettings, pid: str) -> int:
     threads = ThreadRunner(wsettings.concurrency)
     executor = Executor(threads)
     await driver.open()

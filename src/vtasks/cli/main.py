@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
-
-def _django_setup(settings_module: str | None, pythonpath: str | None) -> None:
-    if pythonpath:
-        sys.path.insert(0, os.path.abspath(pythonpath))
-    elif os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    if settings_module:
-        os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
-    if not os.environ.get("DJANGO_SETTINGS_MODULE"):
-        raise SystemExit("vtasks: set DJANGO_SETTINGS_MODULE or pass --settings")
-    import django
-
-    django.setup()
+from vtasks.cli.setup import add_path, django_setup
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,9 +15,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--settings", help="Django settings module (else DJANGO_SETTINGS_MODULE)")
     parser.add_argument("--pythonpath", help="a directory to add to sys.path")
     parser.add_argument("--log-level", default=os.environ.get("VTASKS_LOG_LEVEL", "INFO"))
+    from vtasks.cli.supervise import add_check_arguments, add_supervise_arguments
     from vtasks.serve import add_worker_arguments
 
     commands = parser.add_subparsers(dest="command", required=True)
+    add_supervise_arguments(
+        commands.add_parser("supervise", help="run the worker processes of a YAML topology")
+    )
+    add_check_arguments(
+        commands.add_parser(
+            "check", help="validate the configuration and show where values come from"
+        )
+    )
     add_worker_arguments(commands.add_parser("worker", help="run a worker process"))
     purge = commands.add_parser("purge", help="delete finished results past their retention")
     purge.add_argument("--backend", default="default")
@@ -43,12 +39,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _django_setup(args.settings, args.pythonpath)
-    if not logging.getLogger("vtasks").handlers and not logging.getLogger().handlers:
-        # The project's LOGGING configures nothing for vtasks: log to stderr.
-        logging.basicConfig(
-            level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
+    add_path(args.pythonpath)
+    if args.command in ("supervise", "check"):
+        from vtasks.cli.supervise import run_check, run_supervise
+
+        # Django is set up from the merged configuration (the YAML may name the settings).
+        return run_supervise(args) if args.command == "supervise" else run_check(args)
+    django_setup(args.settings)
+    from vtasks.observability.logformat import configure
+
+    configure(args.log_level, "text")
     if args.command == "worker":
         from vtasks.serve import run_worker
 

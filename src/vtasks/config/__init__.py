@@ -1,1 +1,3 @@
-"""L1: configuration. The layered loader and the YAML topology come with the supervisor."""
+"""L1: configuration. ``models`` (the pydantic topology), ``sources`` (one function per layer),
+``loader`` (merge and validate once), ``messages`` (errors in vtasks' words), ``explain``
+(``vtasks check``), ``env`` (every variable name)."""

@@ -1,4 +1,4 @@
-"""Every environment variable vtasks reads, spelled once."""
+"""Every environment variable (and ``VTASKS_*`` Django setting) vtasks reads, spelled once."""
 
 from __future__ import annotations
 
@@ -12,6 +12,26 @@ HEARTBEAT_INTERVAL = "VTASKS_HEARTBEAT_INTERVAL"
 ALIVE_THRESHOLD = "VTASKS_ALIVE_THRESHOLD"
 SHUTDOWN_TIMEOUT = "VTASKS_SHUTDOWN_TIMEOUT"
 WORKER_ID = "VTASKS_WORKER_ID"
+BACKEND = "VTASKS_BACKEND"
+CONCURRENCY = "VTASKS_CONCURRENCY"
+QUEUES = "VTASKS_QUEUES"
+LOG_FORMAT = "VTASKS_LOG_FORMAT"
+HEALTH_FILE = "VTASKS_HEALTH_FILE"
+CONFIG = "VTASKS_CONFIG"
+DJANGO_SETTINGS_MODULE = "DJANGO_SETTINGS_MODULE"
+
+#: Topology keys a ``VTASKS_*`` environment variable or Django setting may set, by name. Queue lists
+#: are written comma-separated in the environment (``VTASKS_QUEUES=emails,default``).
+TOPOLOGY_VARS: dict[str, str] = {
+    BACKEND: "backend",
+    HEARTBEAT_INTERVAL: "heartbeat_interval",
+    ALIVE_THRESHOLD: "alive_threshold",
+    SHUTDOWN_TIMEOUT: "shutdown_timeout",
+    CONCURRENCY: "concurrency",
+    QUEUES: "queues",
+    LOG_FORMAT: "log_format",
+    HEALTH_FILE: "health_file",
+}
 
 #: name -> (default, minimum)
 RUNTIME_DEFAULTS: dict[str, tuple[float, float]] = {

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Protocol
 
 from vtasks.drivers.base import Claim, Driver, Outcome, ProcessInfo
+from vtasks.runtime import exitcodes
 
 logger = logging.getLogger("vtasks.worker")
 
@@ -83,7 +84,7 @@ class Worker:
             await flusher
             if not self._fenced_out:
                 await self.driver.deregister(self.process_id)
-        return 3 if self._fenced_out else 0
+        return exitcodes.FENCED if self._fenced_out else exitcodes.OK
 
     # -- claiming ------------------------------------------------------------------------------
     async def _claim_loop(self) -> None:

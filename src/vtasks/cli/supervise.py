@@ -1,0 +1,132 @@
+"""``vtasks supervise`` and ``vtasks check``: resolve the layered configuration, then act on it.
+
+Resolution order matters: the YAML, the environment and the command line may name the Django
+settings module, and Django's ``VTASKS_*`` settings are a layer below the YAML, so Django is set up
+between reading the upper layers and merging them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from vtasks.cli.setup import django_setup
+from vtasks.config import env, loader, sources
+from vtasks.config.explain import explain
+from vtasks.config.loader import Resolved
+from vtasks.config.messages import origin_of
+from vtasks.core.errors import ConfigError
+from vtasks.runtime import exitcodes
+
+
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-C", default=os.environ.get(env.CONFIG), metavar="PATH",
+                        help=f"the YAML topology (default: ${env.CONFIG}; none: settings only)")  # fmt: skip
+    parser.add_argument("--backend", help="the TASKS alias (overrides the file)")
+    parser.add_argument("--queue", "-q", action="append", dest="queues", metavar="NAME",
+                        help="default queues of pools that list none, repeatable")  # fmt: skip
+    parser.add_argument("--concurrency", "-c", type=int, help="default concurrency of pools")
+    parser.add_argument("--shutdown-timeout", type=float, help="seconds children get to drain")
+    parser.add_argument("--log-format", help="text or json")
+
+
+def add_supervise_arguments(parser: argparse.ArgumentParser) -> None:
+    add_check_arguments(parser)
+    parser.add_argument("--burst", action="store_true",
+                        help="children exit once their queues are empty; exit 0 when all did")  # fmt: skip
+
+
+def resolve(args: argparse.Namespace) -> Resolved:
+    """Every layer, merged and validated; raises ``ConfigError`` naming each bad value's source."""
+    upper = [
+        sources.yaml_file(args.config) if args.config else sources.Layer(name="yaml", values={}),
+        sources.environment(),
+        sources.command_line(_cli_values(args)),
+    ]
+    layers = [sources.defaults()]
+    settings_module = loader.peek(upper, "django_settings")
+    if isinstance(settings_module, str) and settings_module:
+        layers.append(sources.django_settings(_setup(settings_module)))
+    resolved = loader.load([*layers, *upper])
+    _check_backend(resolved)
+    return resolved
+
+
+def run_check(args: argparse.Namespace) -> int:
+    try:
+        resolved = resolve(args)
+    except ConfigError as exc:
+        return _invalid(args, exc)
+    print(f"vtasks: configuration is valid{_named(args)}")
+    for line in explain(resolved):
+        print(f"  {line}")
+    return exitcodes.OK
+
+
+def run_supervise(args: argparse.Namespace) -> int:
+    try:
+        resolved = resolve(args)
+    except ConfigError as exc:
+        return _invalid(args, exc)
+    topology = resolved.topology
+    if not topology.django_settings:
+        print("vtasks: set DJANGO_SETTINGS_MODULE, --settings or django_settings", file=sys.stderr)
+        return exitcodes.USAGE
+    from vtasks.launch import before_fork, run_child
+    from vtasks.observability.logformat import configure
+    from vtasks.runtime.supervisor import supervise
+    from vtasks.runtime.topology import child_specs, supervisor_settings
+
+    configure(args.log_level, topology.log_format)
+    return supervise(
+        child_specs(topology, burst=args.burst),
+        supervisor_settings(topology, burst=args.burst),
+        run_child,
+        before_fork=before_fork,
+    )
+
+
+def _cli_values(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "django_settings": args.settings, "backend": args.backend, "queues": args.queues,
+        "concurrency": args.concurrency, "shutdown_timeout": args.shutdown_timeout,
+        "log_format": args.log_format,
+    }  # fmt: skip
+
+
+def _setup(settings_module: str) -> Any:
+    try:
+        django_setup(settings_module)
+    except ImportError as exc:
+        raise ConfigError(f"django_settings: cannot import {settings_module!r}: {exc}") from None
+    from django.conf import settings
+
+    return settings
+
+
+def _check_backend(resolved: Resolved) -> None:
+    """The TASKS alias must exist: caught here, not as a boot error in every child."""
+    if not resolved.topology.django_settings:
+        return
+    from django.conf import settings
+
+    aliases = list(getattr(settings, "TASKS", {}) or {"default": None})
+    alias = resolved.topology.backend
+    if alias not in aliases:
+        where = origin_of("backend", resolved.origins) or "default"
+        raise ConfigError(
+            f"backend: no TASKS alias {alias!r} in the Django settings (have {aliases}), got {alias!r} ({where})"
+        )
+
+
+def _named(args: argparse.Namespace) -> str:
+    return f" ({args.config})" if args.config else ""
+
+
+def _invalid(args: argparse.Namespace, exc: ConfigError) -> int:
+    print(f"vtasks: invalid configuration{_named(args)}:", file=sys.stderr)
+    for line in str(exc).splitlines():
+        print(f"  {line}", file=sys.stderr)
+    return exitcodes.USAGE

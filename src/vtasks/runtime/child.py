@@ -1,0 +1,55 @@
+"""The forked child's bootstrap: shed the supervisor's state, run the entry point, never return.
+
+Django's setup (done in the parent) is shared, but no database connection, thread or event loop
+crosses the fork: the parent closes its connections before forking, and the entry point builds
+its own driver and a fresh uvloop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from vtasks.runtime import exitcodes
+from vtasks.runtime.signals import SignalQueue
+from vtasks.runtime.topology import ChildSpec
+
+logger = logging.getLogger("vtasks.supervisor")
+
+
+def bootstrap(
+    spec: ChildSpec,
+    entry: Callable[[ChildSpec], int],
+    *,
+    signals: SignalQueue | None,
+    exit: Callable[[int], NoReturn] = os._exit,
+) -> NoReturn:
+    """Run ``entry(spec)`` in the child and leave with its code, never via the parent's stack.
+
+    ``os._exit`` rather than ``sys.exit``: unwinding would run the parent's ``finally`` blocks and
+    atexit hooks (the supervisor loop's) inside the child.
+    """
+    code = exitcodes.CRASH
+    try:
+        if signals is not None:
+            # The supervisor's handlers and self-pipe are not the child's. A stop signal that
+            # arrived since fork() is raised again, now with its default action: nothing is claimed yet.
+            for signum in signals.close():
+                if signum in (signal.SIGTERM, signal.SIGINT):
+                    signal.raise_signal(signum)
+        code = entry(spec)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else exitcodes.CRASH
+    except BaseException:
+        logger.exception("vtasks: child %s crashed", spec.name)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass  # a closed stream must not stop the exit
+        exit(code)
