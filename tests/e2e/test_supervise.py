@@ -218,3 +218,27 @@ def test_check_prints_the_resolved_config_and_its_sources(tmp_path):
     assert "workers[0].processes = 2" in out and f"{path}:7" in out
     assert "heartbeat_interval = 0.2" in out and "Django setting VTASKS_HEARTBEAT_INTERVAL" in out
     assert "django_settings = tests.settings" in out and "# command line" in out
+
+
+def test_kill_9_of_the_supervisor_stops_its_children_and_a_new_one_recovers(alias, tmp_path):
+    out = tmp_path / "done"
+    result = tasks.sleep_then_record.using(backend=alias, max_attempts=3).enqueue(
+        str(out), "slow", 30.0
+    )
+    config = topology(tmp_path, alias, shutdown_timeout=0.5)
+    with supervisor(config, log=tmp_path / "first.log") as first:
+        wait_for(
+            lambda: TaskRecord.objects.using(alias).filter(id=result.id, status="RUNNING").exists(),
+            what="a child to claim the task",
+        )
+        pids = [record.pid for record in workers(alias)]
+        os.kill(first.pid, signal.SIGKILL)
+        # The kernel TERMs the orphans (PR_SET_PDEATHSIG): they drain and hand the task back.
+        wait_for(lambda: not any(alive(pid) for pid in pids), timeout=20, what="orphans to exit")
+    TaskRecord.objects.using(alias).filter(id=result.id).update(
+        args=f'["{out}", "slow", 0.1]'.replace("\\", "\\\\")
+    )
+    with supervisor(config, log=tmp_path / "second.log") as second:
+        wait_for(lambda: lines(out) == ["slow"], timeout=30, what="the second tree to run it")
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=20) == 0

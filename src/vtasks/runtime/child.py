@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from vtasks.runtime import exitcodes
+from vtasks.runtime.lifeline import die_with_parent
 from vtasks.runtime.signals import SignalQueue
 from vtasks.runtime.topology import ChildSpec
 
@@ -26,6 +27,7 @@ def bootstrap(
     entry: Callable[[ChildSpec], int],
     *,
     signals: SignalQueue | None,
+    parent_pid: int | None = None,
     exit: Callable[[int], NoReturn] = os._exit,
 ) -> NoReturn:
     """Run ``entry(spec)`` in the child and leave with its code, never via the parent's stack.
@@ -41,7 +43,11 @@ def bootstrap(
             for signum in signals.close():
                 if signum in (signal.SIGTERM, signal.SIGINT):
                     signal.raise_signal(signum)
-        code = entry(spec)
+        if parent_pid is not None and not die_with_parent(parent_pid):
+            logger.error("vtasks: child %s: the supervisor is already gone; exiting", spec.name)
+            code = exitcodes.OK
+        else:
+            code = entry(spec)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else exitcodes.CRASH
     except BaseException:

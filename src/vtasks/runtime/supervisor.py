@@ -257,10 +257,11 @@ def supervise(
     """
     signals = SignalQueue()
     signals.install()
+    parent = os.getpid()
     try:
         supervisor = Supervisor(
             specs, settings, signals=signals, before_fork=before_fork,
-            child_main=lambda spec: bootstrap(spec, entry, signals=signals),
+            child_main=lambda spec: bootstrap(spec, entry, signals=signals, parent_pid=parent),
         )  # fmt: skip
         return supervisor.run()
     finally:
