@@ -242,3 +242,22 @@ def test_kill_9_of_the_supervisor_stops_its_children_and_a_new_one_recovers(alia
         wait_for(lambda: lines(out) == ["slow"], timeout=30, what="the second tree to run it")
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=20) == 0
+
+
+def test_vtasks_health_follows_the_supervisor(alias, tmp_path):
+    config = topology(tmp_path, alias, processes=1)
+    health_file = tmp_path / "health"
+    config.write_text(config.read_text() + f"health_file: {health_file}\nalive_threshold: 2\n")
+    probe = [*CLI, "health", "--config", str(config)]
+    assert subprocess.run(probe, capture_output=True, timeout=60).returncode == 1  # not running yet
+    with supervisor(config, log=tmp_path / "sup.log") as sup:
+        wait_for(lambda: health_file.exists(), what="the health file")
+        ok = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+        assert ok.returncode == 0, ok.stderr
+        os.kill(sup.pid, signal.SIGSTOP)  # a stuck supervisor stops rewriting the file
+        try:
+            time.sleep(2.5)
+            stale = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+        finally:
+            os.kill(sup.pid, signal.SIGCONT)
+        assert stale.returncode == 1 and "stale" in stale.stderr

@@ -15,7 +15,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--settings", help="Django settings module (else DJANGO_SETTINGS_MODULE)")
     parser.add_argument("--pythonpath", help="a directory to add to sys.path")
     parser.add_argument("--log-level", default=os.environ.get("VTASKS_LOG_LEVEL", "INFO"))
-    from vtasks.cli.supervise import add_check_arguments, add_supervise_arguments
+    from vtasks.cli.supervise import (
+        add_check_arguments,
+        add_health_arguments,
+        add_supervise_arguments,
+    )
     from vtasks.serve import add_worker_arguments
 
     commands = parser.add_subparsers(dest="command", required=True)
@@ -26,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
         commands.add_parser(
             "check", help="validate the configuration and show where values come from"
         )
+    )
+    add_health_arguments(
+        commands.add_parser("health", help="exit 1 when the supervisor's health file is stale")
     )
     add_worker_arguments(commands.add_parser("worker", help="run a worker process"))
     purge = commands.add_parser("purge", help="delete finished results past their retention")
@@ -40,11 +47,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     add_path(args.pythonpath)
-    if args.command in ("supervise", "check"):
-        from vtasks.cli.supervise import run_check, run_supervise
+    if args.command in ("supervise", "check", "health"):
+        from vtasks.cli.supervise import run_check, run_health, run_supervise
 
         # Django is set up from the merged configuration (the YAML may name the settings).
-        return run_supervise(args) if args.command == "supervise" else run_check(args)
+        run = {"supervise": run_supervise, "check": run_check, "health": run_health}[args.command]
+        return run(args)
     django_setup(args.settings)
     from vtasks.observability.logformat import configure
 

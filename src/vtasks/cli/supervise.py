@@ -88,6 +88,38 @@ def run_supervise(args: argparse.Namespace) -> int:
     )
 
 
+def add_health_arguments(parser: argparse.ArgumentParser) -> None:
+    add_check_arguments(parser)
+    parser.add_argument(
+        "--health-file", help="the file to judge (default: the topology's health_file)"
+    )
+    parser.add_argument("--max-age", type=float,
+                        help="seconds after which the file is stale (default: alive_threshold)")  # fmt: skip
+
+
+def run_health(args: argparse.Namespace) -> int:
+    """Exit 0 when the supervisor's health file is fresh and no child is crash-looping, else 1."""
+    from vtasks.observability.health import judge
+
+    try:
+        topology = resolve(args).topology
+    except ConfigError as exc:
+        return _invalid(args, exc)
+    path = args.health_file or topology.health_file
+    if not path:
+        print(
+            "vtasks: no health file: set health_file in the topology or pass --health-file",
+            file=sys.stderr,
+        )
+        return exitcodes.USAGE
+    problems = judge(path, args.max_age if args.max_age is not None else topology.alive_threshold)
+    for problem in problems:
+        print(f"vtasks: unhealthy: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"vtasks: healthy ({path})")
+    return 1 if problems else exitcodes.OK
+
+
 def _cli_values(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "django_settings": args.settings, "backend": args.backend, "queues": args.queues,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn, Protocol
 
+from vtasks.observability import health
 from vtasks.runtime import exitcodes
 from vtasks.runtime.child import bootstrap
 from vtasks.runtime.signals import SignalQueue
@@ -24,6 +25,8 @@ logger = logging.getLogger("vtasks.supervisor")
 
 #: The longest the loop sleeps with nothing due: a missed SIGCHLD is noticed within this.
 MAX_WAIT = 1.0
+#: Seconds between rewrites of the health file.
+HEALTH_EVERY = 1.0
 
 
 class SignalSource(Protocol):
@@ -86,6 +89,7 @@ class Supervisor:
         self.system = system or SystemCalls()
         self.before_fork = before_fork
         self.state = _State(slots=[Slot(spec) for spec in specs])
+        self._health_written = float("-inf")
 
     @property
     def slots(self) -> list[Slot]:
@@ -104,6 +108,7 @@ class Supervisor:
                 return self.state.exit_code
             self._start_due()
             self._kill_stragglers()
+            self._report_health()
             for signum in self.signals.wait(self._wait_time()):
                 self._on_signal(signum)
 
@@ -226,6 +231,24 @@ class Supervisor:
             pass  # Already dead: the next reap collects it.
 
     # -- bookkeeping ---------------------------------------------------------------------------
+    def _report_health(self) -> None:
+        path = self.settings.health_file
+        now = self.system.clock()
+        if path is None or now - self._health_written < HEALTH_EVERY:
+            return
+        self._health_written = now
+        report = health.Health(
+            pid=os.getpid(),
+            written_at=time.time(),
+            children_expected=len(self.slots),
+            children_running=len(self._live()),
+            crash_looping=[s.spec.name for s in self.slots if s.failures >= health.CRASH_LOOP],
+        )
+        try:
+            health.write(path, report)
+        except OSError as exc:
+            logger.warning("vtasks: cannot write the health file %s: %s", path, exc)
+
     def _live(self) -> list[Slot]:
         return [slot for slot in self.slots if slot.pid is not None]
 

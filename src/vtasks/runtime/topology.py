@@ -33,6 +33,8 @@ class SupervisorSettings:
     stable_after: float = 30.0
     #: Children exit 0 once their queues are empty and are not restarted; the supervisor then exits.
     burst: bool = False
+    #: Rewritten every second with the tree's state (``vtasks.observability.health``).
+    health_file: str | None = None
 
 
 def child_specs(topology: Topology, *, burst: bool = False) -> tuple[ChildSpec, ...]:
@@ -62,4 +64,7 @@ def child_specs(topology: Topology, *, burst: bool = False) -> tuple[ChildSpec, 
 
 
 def supervisor_settings(topology: Topology, *, burst: bool = False) -> SupervisorSettings:
-    return SupervisorSettings(shutdown_timeout=topology.shutdown_timeout, burst=burst)
+    health_file = str(topology.health_file) if topology.health_file else None
+    return SupervisorSettings(
+        shutdown_timeout=topology.shutdown_timeout, burst=burst, health_file=health_file
+    )
