@@ -1,17 +1,21 @@
-"""Test set-up: Django with three real databases (SQLite, PostgreSQL, MariaDB), migrated once.
+"""Test set-up: Django with three real databases (SQLite, PostgreSQL, MariaDB), migrated once, and
+a Valkey/Redis server for the ``valkey`` TASKS alias.
 
 A server that does not answer drops its alias locally (its tests skip) and fails the run when
-``CI=true``: CI never silently skips a database.
+``CI=true``: CI never silently skips a database. The Valkey keys of a run carry a prefix of their
+own, so runs never clash, and only those keys are ever deleted.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,12 +26,16 @@ os.environ.setdefault(
     "VTASKS_TEST_SQLITE", os.path.join(tempfile.mkdtemp(prefix="vtasks-tests-"), "db.sqlite3")
 )
 
+# Subprocess workers inherit these, so they see the same keys.
+os.environ.setdefault("VTASKS_TEST_VALKEY_URL", "redis://127.0.0.1:6379/0")
+os.environ.setdefault("VTASKS_TEST_VALKEY_PREFIX", f"vt-test-{secrets.token_hex(4)}")
+
 SERVERS = {"pg": 5432, "mysql": 3306}
 
 
-def _answers(port: int) -> bool:
+def _answers(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        socket.create_connection((host, port), timeout=1).close()
         return True
     except OSError:
         return False
@@ -63,7 +71,23 @@ def _create_databases(aliases: list[str]) -> None:
             conn.close()
 
 
+def _choose_valkey() -> None:
+    """Keep the ``valkey`` alias when its server answers; in CI a silent server fails the run."""
+    url = os.environ["VTASKS_TEST_VALKEY_URL"]
+    if not url:
+        return
+    parts = urlsplit(url)
+    if _answers(parts.port or 6379, parts.hostname or "127.0.0.1"):
+        return
+    if os.environ.get("CI") == "true":
+        raise pytest.UsageError(
+            f"CI: Valkey/Redis at {url} is down; start it (scripts/ensure-services)"
+        )
+    os.environ["VTASKS_TEST_VALKEY_URL"] = ""
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _choose_valkey()
     aliases = _choose_databases()
     os.environ["VTASKS_TEST_DATABASES"] = ",".join(aliases)
     _create_databases(aliases)
@@ -82,20 +106,42 @@ def db_aliases() -> list[str]:
     return [alias for alias in ("default", "pg", "mysql") if alias in settings.DATABASES]
 
 
-@pytest.fixture(params=["default", "pg", "mysql"], ids=["sqlite", "postgres", "mariadb"])
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if valkey_available():
+        from tests.storage import clear
+
+        clear("valkey")
+
+
+def valkey_available() -> bool:
+    from django.conf import settings
+
+    return "valkey" in getattr(settings, "TASKS", {})
+
+
+@pytest.fixture(
+    params=["default", "pg", "mysql", "valkey"], ids=["sqlite", "postgres", "mariadb", "valkey"]
+)
 def alias(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A database alias (equal to its TASKS alias), with vtasks' tables emptied before the test."""
-    if request.param not in db_aliases():
-        pytest.skip(f"database {request.param} is not available")
-    clear_tables(request.param)
-    yield request.param
+    """A TASKS alias (a database alias, or ``valkey``), its storage emptied before the test."""
+    yield from storage_for(request.param)
 
 
-def clear_tables(db_alias: str) -> None:
-    from vtasks.models import ProcessRecord, TaskRecord, UniqueLock
+@pytest.fixture(params=["default", "pg", "mysql"], ids=["sqlite", "postgres", "mariadb"])
+def db_alias(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database alias only: for what holds on a database alone (transactions)."""
+    yield from storage_for(request.param)
 
-    for model in (TaskRecord, ProcessRecord, UniqueLock):
-        model.objects.using(db_alias).all().delete()
+
+def storage_for(name: str) -> Iterator[str]:
+    if name == "valkey" and not valkey_available():
+        pytest.skip("Valkey/Redis is not available")
+    if name != "valkey" and name not in db_aliases():
+        pytest.skip(f"database {name} is not available")
+    from tests.storage import clear
+
+    clear(name)
+    yield name
 
 
 @pytest.fixture
@@ -120,3 +166,10 @@ def settings_override() -> Iterator:
     yield apply
     for override in reversed(active):
         override.disable()
+
+
+def clear_tables(db_alias: str) -> None:
+    from vtasks.models import ProcessRecord, TaskRecord, UniqueLock
+
+    for model in (TaskRecord, ProcessRecord, UniqueLock):
+        model.objects.using(db_alias).all().delete()

@@ -1,7 +1,7 @@
 """Django settings for the test suite: one SQLite, one PostgreSQL and one MariaDB database at once.
 
 Each database has its own ``TASKS`` alias, so a test parametrised over aliases runs the same code on
-all three. Subprocess workers import this module too, so paths come from the environment.
+all three; the ``valkey`` alias (when ``VTASKS_TEST_VALKEY_URL`` is set) stores tasks in Valkey. Subprocess workers import this module too, so paths come from the environment.
 """
 
 import os
@@ -61,11 +61,22 @@ TASKS = {
     }
     for alias in DATABASES
 }
+if os.environ.get("VTASKS_TEST_VALKEY_URL"):
+    TASKS["valkey"] = {
+        "BACKEND": "vtasks.backends.valkey.ValkeyBackend",
+        "QUEUES": [],
+        "OPTIONS": {
+            "BROKER_URL": os.environ["VTASKS_TEST_VALKEY_URL"],
+            "PREFIX": os.environ.get("VTASKS_TEST_VALKEY_PREFIX", "vt-test"),
+        },
+    }
 if "default" not in TASKS:
     TASKS["default"] = {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}
 
 VTASKS_HEARTBEAT_INTERVAL = 0.2
-VTASKS_ALIVE_THRESHOLD = 1.5
+# Short enough that kill -9 recovery tests take seconds, long enough that a heartbeat delayed by a
+# loaded CI machine does not get a live worker pruned (it would fence itself out, exit code 3).
+VTASKS_ALIVE_THRESHOLD = 3.0
 VTASKS_SHUTDOWN_TIMEOUT = 5
 
 LOGGING = {

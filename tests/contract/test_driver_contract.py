@@ -1,8 +1,8 @@
 """The storage contract every driver passes: claim order, fencing, outcomes, processes, recovery.
 
-Each test runs on the ORM driver over each database and on the psycopg driver over PostgreSQL.
-Records are enqueued through the Django backend (or edited with the ORM), as in production, so the
-drivers are also checked against rows they did not write themselves.
+Each test runs on the ORM driver over each database, on the psycopg driver over PostgreSQL and on
+the Valkey driver. Records are enqueued through the Django backend (or edited in storage), as in
+production, so the drivers are also checked against records they did not write themselves.
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ from django.tasks import task_backends
 from django.utils import timezone
 from psycopg.conninfo import make_conninfo
 
-from tests import tasks
+from tests import storage, tasks
 from vtasks.drivers.base import Claim, Driver, Outcome, ProcessInfo
 from vtasks.drivers.postgres import PostgresDriver
 from vtasks.drivers.sql import SqlDriver
-from vtasks.models import ProcessRecord, TaskRecord, UniqueLock
 from vtasks.wire import codec
 
 ALL_DRIVERS = pytest.mark.parametrize(
@@ -37,6 +36,7 @@ ALL_DRIVERS = pytest.mark.parametrize(
         pytest.param("sql", "pg", id="sql-postgres"),
         pytest.param("sql", "mysql", id="sql-mariadb"),
         pytest.param("postgres", "pg", id="postgres"),
+        pytest.param("valkey", "valkey", id="valkey"),
     ],
     indirect=["alias"],
 )
@@ -48,6 +48,9 @@ WORKER_LOST = "vtasks.core.errors.WorkerLost"
 
 
 def build(kind: str, alias: str) -> Driver:
+    if kind == "valkey":
+        driver: Driver = task_backends[alias].create_driver()
+        return driver
     return (
         PostgresDriver.from_django(alias)
         if kind == "postgres"
@@ -91,24 +94,10 @@ def enqueue_many(alias: str, count: int) -> list[str]:
     ]
 
 
-@sync_to_async
-def record(alias: str, task_id: str) -> dict[str, Any] | None:
-    return TaskRecord.objects.using(alias).filter(id=task_id).values().first()
-
-
-@sync_to_async
-def update(alias: str, task_id: str, **changes: Any) -> None:
-    TaskRecord.objects.using(alias).filter(id=task_id).update(**changes)
-
-
-@sync_to_async
-def lock_exists(alias: str, key: str) -> bool:
-    return UniqueLock.objects.using(alias).filter(key=key).exists()
-
-
-@sync_to_async
-def process_row(alias: str, process_id: str) -> dict[str, Any] | None:
-    return ProcessRecord.objects.using(alias).filter(id=process_id).values().first()
+record = sync_to_async(storage.record)
+update = sync_to_async(storage.update)
+lock_exists = sync_to_async(storage.lock_exists)
+process_row = sync_to_async(storage.process_row)
 
 
 def outcome(claim: Claim, status: Any, **fields: Any) -> Outcome:
@@ -218,9 +207,7 @@ class TestClaim:
         assert (a and b) or alias == "default"
         assert len(a) + len(b) == len(set(a) | set(b)) == 500
         assert set(a) | set(b) == set(ids)
-        rows = await sync_to_async(
-            lambda: dict(TaskRecord.objects.using(alias).values_list("id", "claimed_by"))
-        )()
+        rows = await sync_to_async(storage.claimed_by)(alias)
         assert {i for i, by in rows.items() if by == "p-a"} == set(a)
         assert {i for i, by in rows.items() if by == "p-b"} == set(b)
 

@@ -11,9 +11,8 @@ import time
 
 from django.tasks import TaskResultStatus, task_backends
 
-from tests import tasks
+from tests import storage, tasks
 from tests.helpers import lines, spawn_worker, wait_for
-from vtasks.models import ProcessRecord, TaskRecord
 
 
 def test_1000_tasks_from_4_threads_run_exactly_once_on_2_workers(alias, tmp_path):
@@ -45,8 +44,8 @@ def test_1000_tasks_from_4_threads_run_exactly_once_on_2_workers(alias, tmp_path
     counts = collections.Counter(lines(out))
     assert len(counts) == 1000 and set(counts.values()) == {1}
     assert codes == [0, 0]
-    assert TaskRecord.objects.using(alias).filter(status="SUCCESSFUL").count() == 1000
-    assert not ProcessRecord.objects.using(alias).exists()  # both deregistered
+    assert storage.count(alias, status="SUCCESSFUL") == 1000
+    assert storage.process_count(alias) == 0  # both deregistered
 
 
 def test_kill_9_mid_task_loses_nothing(alias, tmp_path):
@@ -56,7 +55,7 @@ def test_kill_9_mid_task_loses_nothing(alias, tmp_path):
     )
     victim = spawn_worker(alias, log=tmp_path / "victim.log")
     wait_for(
-        lambda: TaskRecord.objects.using(alias).filter(id=result.id, status="RUNNING").exists(),
+        lambda: storage.status(alias, result.id) == "RUNNING",
         what="the victim to claim the task",
     )
     victim.kill()
@@ -78,9 +77,7 @@ def test_kill_9_mid_task_loses_nothing(alias, tmp_path):
 def test_kill_9_on_the_last_attempt_fails_the_task(alias, tmp_path):
     result = tasks.sleep_then_record.using(backend=alias).enqueue(str(tmp_path / "x"), "slow", 5.0)
     victim = spawn_worker(alias)
-    wait_for(
-        lambda: TaskRecord.objects.using(alias).filter(id=result.id, status="RUNNING").exists()
-    )
+    wait_for(lambda: storage.status(alias, result.id) == "RUNNING")
     victim.kill()
     victim.wait(timeout=10)
     rescuer = spawn_worker(alias)
@@ -98,9 +95,7 @@ def test_sigterm_finishes_running_tasks_and_stops_claiming(alias, tmp_path):
     out = tmp_path / "done"
     running = tasks.sleep_then_record.using(backend=alias).enqueue(str(out), "in-flight", 1.0)
     worker = spawn_worker(alias, "--concurrency", "1")
-    wait_for(
-        lambda: TaskRecord.objects.using(alias).filter(id=running.id, status="RUNNING").exists()
-    )
+    wait_for(lambda: storage.status(alias, running.id) == "RUNNING")
     waiting = tasks.record.using(backend=alias).enqueue(str(out), "queued")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == 0
@@ -117,9 +112,7 @@ def test_shutdown_timeout_hands_back_unfinished_work(alias, tmp_path):
         worker = spawn_worker(alias)
     finally:
         del os.environ["VTASKS_SHUTDOWN_TIMEOUT"]
-    wait_for(
-        lambda: TaskRecord.objects.using(alias).filter(id=result.id, status="RUNNING").exists()
-    )
+    wait_for(lambda: storage.status(alias, result.id) == "RUNNING")
     started = time.monotonic()
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=20) == 0
@@ -135,10 +128,8 @@ def test_burst_exits_zero_when_the_queues_are_empty(alias, tmp_path):
     proc = spawn_worker(alias, "--burst", "--concurrency", "4")
     assert proc.wait(timeout=60) == 0
     assert sorted(lines(out), key=int) == [str(i) for i in range(20)]
-    assert (
-        task_backends[alias].get_result(TaskRecord.objects.using(alias).first().id).status
-        == "SUCCESSFUL"
-    )
+    first = storage.records(alias)[0]["id"]
+    assert task_backends[alias].get_result(first).status == "SUCCESSFUL"
 
 
 def test_manage_py_runworker_and_vtasks_prune(alias, tmp_path):
@@ -162,8 +153,8 @@ def test_manage_py_runworker_and_vtasks_prune(alias, tmp_path):
         capture_output=True,
         text=True,
     )
-    assert prune.returncode == 0 and "purged 1 result(s)" in prune.stdout
-    assert not TaskRecord.objects.using(alias).exists()
+    assert prune.returncode == 0 and f"purged {storage.purged(alias, 1)} result(s)" in prune.stdout
+    assert storage.count(alias) == 0
 
 
 def test_vtasks_purge_command(alias, tmp_path):
@@ -187,5 +178,5 @@ def test_vtasks_purge_command(alias, tmp_path):
     run = subprocess.run(
         [*cmd, "purge", "--backend", alias], capture_output=True, text=True, timeout=60
     )
-    assert run.returncode == 0 and "purged 1 result(s)" in run.stdout
-    assert list(TaskRecord.objects.using(alias).values_list("id", flat=True)) == [kept.id]
+    assert run.returncode == 0 and f"purged {storage.purged(alias, 1)} result(s)" in run.stdout
+    assert [r["id"] for r in storage.records(alias)] == [kept.id]

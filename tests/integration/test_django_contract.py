@@ -8,9 +8,8 @@ import threading
 from django.db import connections
 from django.tasks import TaskResultStatus
 
-from tests import tasks
+from tests import storage, tasks
 from tests.helpers import work
-from vtasks.models import TaskRecord
 
 
 def test_one_run_logs_enqueued_running_and_finished(alias, caplog):
@@ -63,7 +62,7 @@ def test_concurrent_unique_enqueues_admit_exactly_one(alias):
         t.join()
     assert len(outcomes) == 10
     assert sum(o is not None for o in outcomes) == 1
-    assert TaskRecord.objects.using(alias).count() == 1
+    assert storage.count(alias) == 1
 
 
 def test_capability_flags_and_task_class(alias):

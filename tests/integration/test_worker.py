@@ -10,9 +10,8 @@ from django.tasks import TaskResultStatus, task_backends
 from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
 
-from tests import tasks
+from tests import storage, tasks
 from tests.helpers import lines, work
-from vtasks.models import TaskRecord, UniqueLock
 
 
 def test_sync_async_and_context_tasks_succeed_with_django_fields(alias):
@@ -89,14 +88,14 @@ def test_unknown_task_paths_fail_with_their_reason_and_the_worker_goes_on(alias)
     bad = [tasks.add.using(backend=alias).enqueue(0, 0) for _ in range(3)]
     paths = ["tests.tasks.does_not_exist", "no_such_module.fn", "tests.tasks.not_a_task"]
     for result, path in zip(bad, paths, strict=True):
-        TaskRecord.objects.using(alias).filter(id=result.id).update(task_path=path)
+        storage.update(alias, result.id, task_path=path)
     worker = work(alias)
     assert worker.processed == 4
-    rows = {r.id: r for r in TaskRecord.objects.using(alias).all()}
-    assert rows[good.id].status == "SUCCESSFUL"
+    rows = {r["id"]: r for r in storage.records(alias)}
+    assert rows[good.id]["status"] == "SUCCESSFUL"
     for result in bad:
-        assert rows[result.id].status == "FAILED"
-        assert "vtasks.core.errors.UnknownTask" in rows[result.id].errors
+        assert rows[result.id]["status"] == "FAILED"
+        assert "vtasks.core.errors.UnknownTask" in rows[result.id]["errors"]
 
 
 def test_priority_order_then_fifo(alias, tmp_path):
@@ -114,7 +113,7 @@ def test_queue_order_across_listed_queues(alias, tmp_path):
     tasks.record.using(backend=alias, queue_name="other").enqueue(str(out), "other")
     work(alias, queues=["high", "low"], concurrency=1)
     assert lines(out) == ["high", "low"]
-    assert TaskRecord.objects.using(alias).get(queue_name="other").status == "READY"
+    assert [r["status"] for r in storage.records(alias) if r["queue_name"] == "other"] == ["READY"]
 
 
 def test_a_delayed_task_waits_for_its_time(alias, tmp_path):
@@ -164,10 +163,7 @@ def test_an_exception_off_the_allow_list_is_not_retried(alias, tmp_path):
 
 def test_a_retry_waiting_for_its_time_shows_as_ready(alias, tmp_path):
     result = tasks.picky.using(backend=alias).enqueue(str(tmp_path / "m"), "conn")
-    TaskRecord.objects.using(alias).filter(id=result.id).update(max_attempts=2)
-    from tests.helpers import _work  # noqa: F401 - same runner, stopped after the first attempt
-
-    row = TaskRecord.objects.using(alias)
+    storage.update(alias, result.id, max_attempts=2)
     # Run one attempt by hand through the driver so the retry is pending when we look.
     import asyncio
 
@@ -189,7 +185,8 @@ def test_a_retry_waiting_for_its_time_shows_as_ready(alias, tmp_path):
     assert (
         result.status == TaskResultStatus.READY and result.attempts == 1 and len(result.errors) == 1
     )
-    assert row.get(id=result.id).available_at > timezone.now() - timedelta(seconds=1)
+    row = storage.record(alias, result.id)
+    assert row is not None and row["available_at"] > timezone.now() - timedelta(seconds=1)
 
 
 def test_default_retry_options_come_from_the_backend(alias, tmp_path, settings_override):
@@ -221,7 +218,7 @@ def test_unique_lock_is_released_when_the_task_finishes(alias, tmp_path):
     assert tasks.unique_sleep.using(backend=alias).enqueue(out, "a", 0) is not None
     assert tasks.unique_sleep.using(backend=alias).enqueue(out, "a", 0) is None
     work(alias)
-    assert not UniqueLock.objects.using(alias).exists()
+    assert not storage.any_lock(alias)
     assert tasks.unique_sleep.using(backend=alias).enqueue(out, "a", 0) is not None
 
 
@@ -240,27 +237,24 @@ def test_result_ttl_zero_deletes_successful_rows_and_purge_removes_expired(alias
     gone = tasks.add.using(backend=alias, result_ttl=0).enqueue(1, 1)
     kept = tasks.add.using(backend=alias, result_ttl=0.5).enqueue(2, 2)
     work(alias)
-    assert not TaskRecord.objects.using(alias).filter(id=gone.id).exists()
-    assert TaskRecord.objects.using(alias).filter(id=kept.id).exists()
+    assert storage.record(alias, gone.id) is None
+    assert storage.record(alias, kept.id) is not None
     time.sleep(0.6)
-    assert task_backends[alias].purge() == 1
-    assert not TaskRecord.objects.using(alias).exists()
+    assert task_backends[alias].purge() == storage.purged(alias, 1)
+    assert storage.count(alias) == 0
 
 
 def test_a_record_whose_data_cannot_be_decoded_fails_with_the_reason(alias):
     good = tasks.add.using(backend=alias).enqueue(1, 2)
     bad = tasks.add.using(backend=alias).enqueue(1, 2)
-    TaskRecord.objects.using(alias).filter(id=bad.id).update(args="{not json", kwargs="[]")
+    storage.update(alias, bad.id, args="{not json", kwargs="[]")
     worker = work(alias)
     assert worker.processed == 2
-    rows = {r.id: r for r in TaskRecord.objects.using(alias).all()}
-    assert rows[good.id].status == "SUCCESSFUL"
-    assert rows[bad.id].status == "FAILED"
-    assert (
-        "EnvelopeError" in rows[bad.id].errors
-        and "args:" in rows[bad.id].errors
-        and "kwargs:" in rows[bad.id].errors
-    )
+    rows = {r["id"]: r for r in storage.records(alias)}
+    assert rows[good.id]["status"] == "SUCCESSFUL"
+    assert rows[bad.id]["status"] == "FAILED"
+    errors = rows[bad.id]["errors"]
+    assert "EnvelopeError" in errors and "args:" in errors and "kwargs:" in errors
 
 
 async def test_aenqueue_many(alias):

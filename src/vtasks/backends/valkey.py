@@ -1,0 +1,174 @@
+"""The Valkey backend: tasks are messages in Valkey (or Redis 7), enqueued by one Lua script.
+
+``enqueue`` is one script call that takes the unique key (if any) and pushes the message, so a
+duplicate can never slip in between the check and the push; ``enqueue_many`` sends one call per
+queue, all in one pipeline. Unlike the database backend, an enqueue does not join a database
+transaction: use ``vtasks.enqueue_on_commit`` for that. Finished results expire by themselves
+(a key TTL at ``expires_at``), so ``purge()`` only has work with ``older_than``.
+
+A task id does not say which queue holds it, so ``get_result`` looks in every queue ever used
+(the ``{P}:queues`` set): one pipeline, fine for the usual handful of queues.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.tasks import TaskResult
+from django.tasks.exceptions import TaskResultDoesNotExist
+from django.utils import timezone
+
+from vtasks.backends.base import NewTask, VTasksBackend
+from vtasks.drivers.valkey import client as _client
+from vtasks.drivers.valkey.keys import DEFAULT_PREFIX, glob_escape, global_keys, queue_keys
+from vtasks.drivers.valkey.records import message_body, record_view, to_us
+from vtasks.drivers.valkey.scripts import SCRIPTS, WAKE_CAP, Call, arun, run
+from vtasks.wire import envelope
+
+DEFAULT_URL = "valkey://127.0.0.1:6379/0"
+#: Messages per script call: bounds how long one enqueue_many holds the server.
+_CHUNK = 1000
+
+
+class ValkeyBackend(VTasksBackend):
+    """``TASKS[alias]["BACKEND"] = "vtasks.backends.valkey.ValkeyBackend"``.
+
+    OPTIONS: ``BROKER_URL`` (``valkey://``, ``valkeys://``, ``redis://``, ``rediss://``; password
+    and database number in the URL), ``PREFIX`` (default ``"vt"``), ``BLOCKING_TIMEOUT`` (seconds an
+    idle worker blocks per wait, default 1.0), ``MAX_ATTEMPTS``, ``BACKOFF``, ``RESULT_TTL``.
+    """
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        super().__init__(alias, params)
+        # No I/O: Django builds an instance per thread and async context; pools are module-level.
+        self.url: str = self.options.get("BROKER_URL", DEFAULT_URL)
+        self.prefix: str = self.options.get("PREFIX", DEFAULT_PREFIX)
+        self.blocking_timeout = float(self.options.get("BLOCKING_TIMEOUT", 1.0))
+
+    # -- enqueue -------------------------------------------------------------------------------
+    def store(self, new: NewTask) -> bool:
+        return self.store_many([new])[0]
+
+    async def astore(self, new: NewTask) -> bool:
+        calls, before, slots = self._enqueue_calls([new])
+        results = await arun(await _client.async_client(self.url), calls, before)
+        return _stored(results, slots, 1)[0]
+
+    def store_many(self, news: Sequence[NewTask]) -> list[bool]:
+        if not news:
+            return []
+        calls, before, slots = self._enqueue_calls(news)
+        results = run(_client.sync_client(self.url), calls, before)
+        return _stored(results, slots, len(news))
+
+    def _enqueue_calls(
+        self, news: Sequence[NewTask]
+    ) -> tuple[list[Call], list[tuple[Any, ...]], list[list[int]]]:
+        """One ``enqueue.lua`` call per queue and chunk, the SADD of the queue names, and which
+        message index each call's results belong to."""
+        by_queue: dict[str, list[int]] = defaultdict(list)
+        for index, new in enumerate(news):
+            by_queue[new.task.queue_name].append(index)
+        calls: list[Call] = []
+        slots: list[list[int]] = []
+        for queue, indexes in by_queue.items():
+            k = queue_keys(self.prefix, queue)
+            for start in range(0, len(indexes), _CHUNK):
+                chunk = indexes[start : start + _CHUNK]
+                args: list[Any] = [k.task_prefix, k.unique_prefix, WAKE_CAP]
+                for index in chunk:
+                    args += self._message_args(news[index])
+                calls.append(Call(SCRIPTS["enqueue"], (k.ready, k.delayed, k.seq, k.wake), args))
+                slots.append(chunk)
+        before = [("SADD", global_keys(self.prefix).queues, *by_queue)]
+        return calls, before, slots
+
+    def _message_args(self, new: NewTask) -> list[Any]:
+        task, plan = new.task, new.plan
+        body = message_body(
+            task_path=plan.task_path, backend=self.alias, queue_name=task.queue_name,
+            priority=task.priority, args=new.args, kwargs=new.kwargs, run_after=task.run_after,
+            enqueued_at=new.enqueued_at, options_json=plan.options_json,
+        )  # fmt: skip
+        ttl = "" if not plan.unique_ttl else str(max(1, math.ceil(plan.unique_ttl * 1000)))
+        return [
+            new.id, envelope.encode(body), task.priority, to_us(new.available_at),
+            "1" if task.run_after is not None else "0", plan.max_attempts, new.unique_key or "",
+            ttl if new.unique_key else "", "1" if plan.release_unique_on_finish else "0",
+        ]  # fmt: skip
+
+    # -- results -------------------------------------------------------------------------------
+    def get_result(self, result_id: str) -> TaskResult:
+        client = _client.sync_client(self.url)
+        queues = sorted(client.smembers(global_keys(self.prefix).queues))
+        pipe = client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.hgetall(queue_keys(self.prefix, queue.decode()).task(str(result_id)))
+        return self._result(str(result_id), pipe.execute() if queues else [])
+
+    async def aget_result(self, result_id: str) -> TaskResult:
+        client = await _client.async_client(self.url)
+        queues = sorted(await client.smembers(global_keys(self.prefix).queues))
+        pipe = client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.hgetall(queue_keys(self.prefix, queue.decode()).task(str(result_id)))
+        return self._result(str(result_id), await pipe.execute() if queues else [])
+
+    def _result(self, result_id: str, found: list[dict[bytes, bytes]]) -> TaskResult:
+        for fields in found:
+            if fields:
+                record = record_view(result_id, fields)
+                if record["backend"] != self.alias or not record["task_path"]:
+                    break
+                return self.build_result(record)
+        raise TaskResultDoesNotExist(result_id)
+
+    def purge(self, *, batch_size: int = 1000, older_than: timedelta | None = None) -> int:
+        """Delete results finished before ``older_than`` ago; expired ones are gone already."""
+        if older_than is None:
+            return 0
+        client = _client.sync_client(self.url)
+        cutoff = to_us(timezone.now() - older_than)
+        deleted = 0
+        for queue in client.smembers(global_keys(self.prefix).queues):
+            pattern = glob_escape(queue_keys(self.prefix, queue.decode()).task_prefix) + "*"
+            for keys in _batches(client.scan_iter(match=pattern, count=batch_size), batch_size):
+                pipe = client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.hmget(key, "status", "finished_at")
+                old = [
+                    key
+                    for key, (status, finished) in zip(keys, pipe.execute(), strict=True)
+                    if status in (b"SUCCESSFUL", b"FAILED") and finished and int(finished) <= cutoff
+                ]
+                if old:
+                    deleted += client.delete(*old)
+        return deleted
+
+    def create_driver(self) -> Any:
+        from vtasks.drivers.valkey.driver import ValkeyDriver
+
+        return ValkeyDriver(self.url, prefix=self.prefix, blocking_timeout=self.blocking_timeout)
+
+
+def _stored(results: list[Any], slots: list[list[int]], count: int) -> list[bool]:
+    stored = [False] * count
+    for flags, indexes in zip(results, slots, strict=True):
+        for index, flag in zip(indexes, flags, strict=True):
+            stored[index] = bool(int(flag))
+    return stored
+
+
+def _batches(items: Any, size: int) -> Any:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

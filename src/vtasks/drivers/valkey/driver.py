@@ -1,0 +1,334 @@
+"""``ValkeyDriver``: the ``Driver`` protocol on Valkey (or Redis 7), every multi-step change one script.
+
+Same semantics as the SQL drivers. A claim is one ``claim.lua`` call per queue (queues in the
+listed order, one round trip when the first fills the batch): it promotes the queue's due delayed
+messages, pops the best-scored ready ones and marks them RUNNING under the process's lease (its id
+plus the attempt number as fencing token). A batch of outcomes is one ``finish.lua`` call per queue,
+all in one pipeline. Recovery of dead processes reuses ``finish.lua`` with the dead claimer as the
+fence, so a late finish by a process that was presumed dead, or a concurrent recoverer, loses
+cleanly. An idle worker blocks on the queues' wake lists (a BLPOP of at most ``blocking_timeout``
+seconds); polling stays the correctness path. Timestamps come from Python, as in the SQL drivers.
+
+``recover_dead`` cannot see the process table and a queue's claims in one script (different hash
+slots), so it goes in steps: ``prune.lua`` drops the stale processes and lists the live ones and
+the known queues; ``find_orphans.lua`` lists each queue's RUNNING records whose claimer is not
+live; the claimers are checked once more against the process table (one that registered after the
+prune is alive, not an orphan's owner); ``finish.lua`` releases the rest, fenced on the claimer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from vtasks.core.errors import ConfigError
+from vtasks.drivers.base import Claim, Outcome, ProcessInfo, Recovered
+from vtasks.drivers.records import worker_lost_error
+from vtasks.drivers.valkey import client as _client
+from vtasks.drivers.valkey.keys import DEFAULT_PREFIX, global_keys, queue_keys
+from vtasks.drivers.valkey.records import build_claim, decode_text, from_us, to_us
+from vtasks.drivers.valkey.scripts import SCRIPTS, WAKE_CAP, Call, arun
+from vtasks.wire import codec
+
+logger = logging.getLogger("vtasks.valkey")
+
+#: Environment variable: how many failed tasks each queue's dead-letter store keeps (default 1000).
+DLQ_CAP_ENV = "VTASKS_DLQ_CAP"
+DEFAULT_DLQ_CAP = 1000
+#: Delayed messages a claim promotes at most per call (the rest on the next one).
+PROMOTE_MAX = 1000
+
+
+def dlq_cap_from_env() -> int:
+    raw = os.environ.get(DLQ_CAP_ENV)
+    if raw is None:
+        return DEFAULT_DLQ_CAP
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(
+            f"environment variable {DLQ_CAP_ENV}: must be a whole number >= 1, got {raw!r}"
+        )
+    return value
+
+
+class ValkeyDriver:
+    """A ``Driver`` for Valkey. No I/O before ``open()``: the client is built after fork."""
+
+    def __init__(
+        self, url: str, *, prefix: str = DEFAULT_PREFIX, blocking_timeout: float = 1.0,
+        dlq_cap: int | None = None,
+    ) -> None:  # fmt: skip
+        self.url = url
+        self.prefix = prefix
+        self.blocking_timeout = blocking_timeout
+        self.dlq_cap = dlq_cap if dlq_cap is not None else dlq_cap_from_env()
+        self.keys = global_keys(prefix)
+        self._client: Any = None
+        self._pop: asyncio.Task[Any] | None = None
+        self._pop_queues: tuple[str, ...] = ()
+        self._listening = True
+
+    # -- plumbing ------------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._client is not None:
+            return
+        client = _client.new_async_client(self.url)
+        try:
+            await client.ping()
+        except BaseException:
+            await client.aclose()
+            raise
+        self._client = client
+
+    async def close(self) -> None:
+        pop, self._pop = self._pop, None
+        if pop is not None:
+            pop.cancel()
+            await asyncio.gather(pop, return_exceptions=True)
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def _run(self, calls: Sequence[Call]) -> list[Any]:
+        if self._client is None:
+            raise RuntimeError("ValkeyDriver.open() was not awaited")
+        return await arun(self._client, calls)
+
+    # -- claim and finish ----------------------------------------------------------------------
+    async def claim(self, queues: Sequence[str], limit: int, process_id: str) -> list[Claim]:
+        claims: list[Claim] = []
+        pid_json = codec.dumps(process_id)
+        for queue in queues:
+            if len(claims) >= limit:
+                break
+            now = timezone.now()
+            k = queue_keys(self.prefix, queue)
+            call = Call(
+                SCRIPTS["claim"], (k.ready, k.delayed, k.running),
+                (k.task_prefix, limit - len(claims), process_id, pid_json, to_us(now), PROMOTE_MAX),
+            )  # fmt: skip
+            try:
+                [rows] = await self._run([call])
+            except Exception:
+                if not claims:
+                    raise
+                # Keep what was claimed: returning it gets it run; raising would strand it.
+                logger.exception("vtasks: claiming from queue %r failed", queue)
+                return claims
+            claims += [build_claim(row, queue, process_id, now) for row in rows]
+        return claims
+
+    async def finish(self, outcomes: Sequence[Outcome], process_id: str) -> list[str]:
+        if not outcomes:
+            return []
+        applied = await self._finish(
+            [(o.claim.queue_name, _outcome_args(o, process_id)) for o in outcomes]
+        )
+        return [o.claim.id for o, ok in zip(outcomes, applied, strict=True) if not ok]
+
+    async def _finish(self, batch: Sequence[tuple[str, list[Any]]]) -> list[bool]:
+        """Run ``finish.lua`` once per queue, all in one pipeline; whether each item applied.
+
+        A repeated id is refused after its first outcome, as in SqlDriver: the script sees the
+        record already moved on.
+        """
+        by_queue: dict[str, list[int]] = defaultdict(list)
+        for index, (queue, _) in enumerate(batch):
+            by_queue[queue].append(index)
+        calls = [
+            self._finish_call(queue, [value for i in indexes for value in batch[i][1]])
+            for queue, indexes in by_queue.items()
+        ]
+        applied = [False] * len(batch)
+        evicted = 0
+        for indexes, (flags, dropped) in zip(
+            by_queue.values(), await self._run(calls), strict=True
+        ):
+            evicted += int(dropped)
+            for index, flag in zip(indexes, flags, strict=True):
+                applied[index] = bool(int(flag))
+        if evicted:
+            logger.info("vtasks: %d dead letter(s) evicted by the cap of %d", evicted, self.dlq_cap)
+        return applied
+
+    def _finish_call(self, queue: str, args: list[Any]) -> Call:
+        k = queue_keys(self.prefix, queue)
+        return Call(
+            SCRIPTS["finish"], (k.delayed, k.running, k.dead),
+            (k.task_prefix, k.unique_prefix, self.dlq_cap, *args),
+        )  # fmt: skip
+
+    async def hand_back(self, claims: Sequence[Claim], process_id: str) -> None:
+        by_queue: dict[str, list[Any]] = defaultdict(list)
+        for claim in claims:
+            by_queue[claim.queue_name] += (claim.id, claim.attempt)
+        calls = []
+        for queue, args in by_queue.items():
+            k = queue_keys(self.prefix, queue)
+            calls.append(
+                Call(
+                    SCRIPTS["hand_back"],
+                    (k.ready, k.running, k.wake),
+                    (k.task_prefix, process_id, WAKE_CAP, *args),
+                )  # fmt: skip
+            )
+        if calls:
+            await self._run(calls)
+
+    async def next_due(self, queues: Sequence[str]) -> datetime | None:
+        """The earliest delayed time, or now when a queue has ready messages."""
+        if self._client is None:
+            raise RuntimeError("ValkeyDriver.open() was not awaited")
+        pipe = self._client.pipeline(transaction=False)
+        for queue in queues:
+            k = queue_keys(self.prefix, queue)
+            pipe.zcard(k.ready)
+            pipe.zrange(k.delayed, 0, 0, withscores=True)
+        replies = await pipe.execute()
+        if any(replies[0::2]):
+            return timezone.now()
+        scores = [int(first[0][1]) for first in replies[1::2] if first]
+        return from_us(min(scores)) if scores else None
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        """Return when a wake token arrives or after ``timeout``; a connection problem just sleeps.
+
+        The blocking pop runs as the driver's own task, shielded from the caller's cancellation
+        (the worker cancels this wait whenever a slot frees): cancelling a pop mid-flight would cost
+        the connection. A pop still in flight is picked up again by the next wait.
+        """
+        if timeout <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        wanted = tuple(queues)
+        while (remaining := deadline - loop.time()) > 0:
+            if self._pop is None or self._pop_queues != wanted:
+                if self._pop is not None:
+                    # Other queues: stop it, or it would take the next token of a shared queue.
+                    self._pop.add_done_callback(_ignore_outcome)
+                    self._pop.cancel()
+                self._pop_queues = wanted
+                self._pop = asyncio.ensure_future(self._blpop(wanted))
+            pop = self._pop
+            try:
+                token = await asyncio.wait_for(asyncio.shield(pop), remaining)
+            except TimeoutError:
+                return
+            except Exception as exc:
+                self._pop = None
+                if self._listening:  # Log each outage once, not on every idle poll.
+                    logger.warning(
+                        "vtasks: blocking pop failed (%s); polling until it is back", exc
+                    )
+                self._listening = False
+                await asyncio.sleep(max(0.0, deadline - loop.time()))
+                return
+            self._pop = None
+            self._listening = True
+            if token is not None:
+                return
+
+    async def _blpop(self, queues: tuple[str, ...]) -> Any:
+        wake = [queue_keys(self.prefix, queue).wake for queue in queues]
+        return await self._client.blpop(wake, timeout=self.blocking_timeout)
+
+    # -- processes -----------------------------------------------------------------------------
+    async def register(self, info: ProcessInfo) -> None:
+        now = to_us(timezone.now())
+        args = (
+            self.keys.process(info.id), info.id, now, info.kind, info.hostname, info.pid,
+            codec.dumps(list(info.queues)), codec.dumps(info.meta), *info.queues,
+        )  # fmt: skip
+        await self._run([Call(SCRIPTS["register"], (self.keys.processes, self.keys.queues), args)])
+
+    async def heartbeat(self, process_id: str) -> bool:
+        args = (self.keys.process(process_id), process_id, to_us(timezone.now()))
+        [alive] = await self._run([Call(SCRIPTS["heartbeat"], (self.keys.processes,), args)])
+        return bool(alive)
+
+    async def deregister(self, process_id: str) -> None:
+        args = (self.keys.process(process_id), process_id)
+        await self._run([Call(SCRIPTS["deregister"], (self.keys.processes,), args)])
+
+    async def recover_dead(self, alive_threshold: float) -> Recovered:
+        now = timezone.now()
+        cutoff = to_us(now - timedelta(seconds=alive_threshold))
+        prune = Call(
+            SCRIPTS["prune"], (self.keys.processes, self.keys.queues),
+            (self.keys.process_prefix, cutoff),
+        )  # fmt: skip
+        [[dead, live, queues]] = await self._run([prune])
+        dead_ids = [d.decode() for d in dead]
+        queue_names = sorted(q.decode() for q in queues)
+        finds = [
+            Call(
+                SCRIPTS["find_orphans"],
+                (queue_keys(self.prefix, q).running,),
+                (queue_keys(self.prefix, q).task_prefix, *live),
+            )  # fmt: skip
+            for q in queue_names
+        ]
+        found = await self._run(finds) if finds else []
+        orphans = [(q, row) for q, rows in zip(queue_names, found, strict=True) for row in rows]
+        orphans = await self._still_orphaned(orphans, cutoff)
+        if not orphans:
+            return Recovered(processes=dead_ids, requeued=[], failed=[])
+        batch = [(queue, _orphan_args(row, now)) for queue, row in orphans]
+        applied = await self._finish(batch)
+        done = [(args[0], args[3]) for (_, args), ok in zip(batch, applied, strict=True) if ok]
+        return Recovered(
+            processes=dead_ids,
+            requeued=[task_id for task_id, status in done if status == "READY"],
+            failed=[task_id for task_id, status in done if status == "FAILED"],
+        )
+
+    async def _still_orphaned(
+        self, orphans: list[tuple[str, list[Any]]], cutoff: int
+    ) -> list[tuple[str, list[Any]]]:
+        """Drop orphans whose claimer is alive after all (it registered after the prune)."""
+        if not orphans:
+            return []
+        claimers = sorted({row[1].decode() for _, row in orphans})
+        scores = await self._client.zmscore(self.keys.processes, claimers)
+        alive = {c for c, s in zip(claimers, scores, strict=True) if s is not None and s >= cutoff}
+        return [(q, row) for q, row in orphans if row[1].decode() not in alive]
+
+
+def _ignore_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def _outcome_args(outcome: Outcome, process_id: str) -> list[Any]:
+    """``finish.lua``'s nine values for one outcome."""
+    claim = outcome.claim
+    errors = claim.errors + [outcome.error] if outcome.error else claim.errors
+    final = outcome.status != "READY"
+    at = outcome.finished_at if final else (outcome.retry_at or outcome.finished_at)
+    expires = outcome.expires_at if final else None
+    drop = expires is not None and expires <= outcome.finished_at
+    return [
+        claim.id, process_id, claim.attempt, outcome.status, codec.dumps(errors), to_us(at),
+        outcome.return_value if outcome.status == "SUCCESSFUL" and outcome.return_value else "",
+        to_us(expires) if expires is not None else "", "1" if drop else "0",
+    ]  # fmt: skip
+
+
+def _orphan_args(row: list[Any], now: datetime) -> list[Any]:
+    """A dead claimer's claim as a failed attempt: READY again while attempts remain."""
+    task_id, claimed_by, attempts, max_attempts, errors = (v.decode() for v in row)
+    status = "READY" if int(attempts) < int(max_attempts) else "FAILED"
+    earlier, _ = decode_text("errors", errors)  # a malformed list must not stop recovery
+    errors_json = codec.dumps(earlier + [worker_lost_error(claimed_by)])
+    return [task_id, claimed_by, attempts, status, errors_json, to_us(now), "", "", "0"]

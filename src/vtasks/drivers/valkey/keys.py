@@ -1,0 +1,81 @@
+"""Every Valkey key name vtasks uses, spelled once.
+
+Layout (``P`` is the backend's ``PREFIX``, default ``vt``):
+
+* per queue, all under the hash tag ``{P:q:<queue>}`` so that one queue lives in one cluster slot
+  and its Lua scripts may touch any of its keys:
+  ``:ready`` (zset id -> priority band + sequence), ``:delayed`` (zset id -> due time in µs),
+  ``:running`` (zset id -> claim time in µs), ``:dead`` (list of failed ids, newest first, capped),
+  ``:wake`` (list of wake-up tokens for blocked workers), ``:seq`` (FIFO counter),
+  ``:t:<id>`` (hash: one task's message and state), ``:u:<unique key>`` (string: the holder's id).
+* global, under ``{P}``: ``:processes`` (zset process id -> last heartbeat in µs), ``:p:<id>``
+  (hash: a process row), ``:queues`` (set of queue names ever enqueued to or served).
+
+Scripts reach a queue's task and unique keys from the prefixes passed to them: those keys share
+the queue's hash tag, so they sit in the slot of the declared keys. Unique keys are therefore
+scoped per queue (a task and its duplicates go to one queue anyway).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "vt"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    queue: str
+    ready: str
+    delayed: str
+    running: str
+    dead: str
+    wake: str
+    seq: str
+    task_prefix: str
+    unique_prefix: str
+
+    def task(self, task_id: str) -> str:
+        return self.task_prefix + task_id
+
+    def unique(self, key: str) -> str:
+        return self.unique_prefix + key
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalKeys:
+    processes: str
+    process_prefix: str
+    queues: str
+
+    def process(self, process_id: str) -> str:
+        return self.process_prefix + process_id
+
+
+@functools.lru_cache(maxsize=1024)
+def queue_keys(prefix: str, queue: str) -> QueueKeys:
+    tag = f"{{{prefix}:q:{queue}}}"
+    return QueueKeys(
+        queue=queue, ready=f"{tag}:ready", delayed=f"{tag}:delayed", running=f"{tag}:running",
+        dead=f"{tag}:dead", wake=f"{tag}:wake", seq=f"{tag}:seq", task_prefix=f"{tag}:t:",
+        unique_prefix=f"{tag}:u:",
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16)
+def global_keys(prefix: str) -> GlobalKeys:
+    tag = f"{{{prefix}}}"
+    return GlobalKeys(
+        processes=f"{tag}:processes", process_prefix=f"{tag}:p:", queues=f"{tag}:queues"
+    )
+
+
+def glob_escape(text: str) -> str:
+    """``text`` as a literal in a SCAN MATCH pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def own_key_pattern(prefix: str) -> str:
+    """A SCAN pattern matching every key of ``prefix`` (tests and tooling clear with it)."""
+    return "{" + glob_escape(prefix) + "[:}]*"

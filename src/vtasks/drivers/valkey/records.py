@@ -1,0 +1,134 @@
+"""Pure conversions between Valkey task hashes and the values around them.
+
+A task is one hash: the immutable call as an envelope (``msg``: task path, backend, queue,
+priority, arguments, run_after, enqueued_at, options) plus its mutable state as plain fields
+(status, attempts, claimed_by, worker_ids and errors as JSON text, times as integer microseconds
+since the epoch: exact in a sorted-set score and comparable inside Lua).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from vtasks.core.errors import EnvelopeError
+from vtasks.drivers.base import Claim
+from vtasks.wire import codec, envelope
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def to_us(value: datetime) -> int:
+    return (value - EPOCH) // _US
+
+
+def from_us(value: Any) -> datetime | None:
+    """The time of a stored microsecond count; ``None`` for a missing or malformed one."""
+    if isinstance(value, (bytes, str)):
+        try:
+            value = int(value)
+        except ValueError:
+            return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    return EPOCH + timedelta(microseconds=value)
+
+
+def message_body(
+    *, task_path: str, backend: str, queue_name: str, priority: int, args: list[Any],
+    kwargs: dict[str, Any], run_after: datetime | None, enqueued_at: datetime,
+    options_json: str,
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "task_path": task_path, "backend": backend, "queue_name": queue_name,
+        "priority": priority, "args": args, "kwargs": kwargs,
+        "run_after": to_us(run_after) if run_after is not None else None,
+        "enqueued_at": to_us(enqueued_at), "options": codec.loads(options_json),
+    }  # fmt: skip
+
+
+_BODY_TYPES: dict[str, type] = {"args": list, "kwargs": dict, "options": dict}
+_TEXT_TYPES: dict[str, type] = {"worker_ids": list, "errors": list}
+
+
+def decode_message(msg: bytes | None) -> tuple[dict[str, Any], list[str]]:
+    """The message body with its call fields checked, and what is wrong with it (if anything)."""
+    try:
+        body = envelope.decode(msg or b"")
+        if not isinstance(body, dict):
+            raise EnvelopeError(f"message body is a JSON {type(body).__name__}, not an object")
+    except EnvelopeError as exc:
+        return {}, [f"message: {exc}"]
+    problems = []
+    for name, kind in _BODY_TYPES.items():
+        value = body.get(name)
+        if not isinstance(value, kind):
+            problems.append(f"{name}: expected a JSON {kind.__name__}, got {type(value).__name__}")
+            body[name] = kind()
+    return body, problems
+
+
+def decode_text(name: str, raw: bytes | str | None) -> tuple[Any, str | None]:
+    """A JSON-text state field (worker_ids, errors); a malformed one becomes empty and is named."""
+    kind = _TEXT_TYPES[name]
+    try:
+        value = codec.loads(raw) if raw else kind()
+        if not isinstance(value, kind):
+            raise ValueError(f"expected a JSON {kind.__name__}")
+    except ValueError as exc:
+        return kind(), f"{name}: {exc}"
+    return value, None
+
+
+def build_claim(row: list[Any], queue: str, process_id: str, now: datetime) -> Claim:
+    """A ``Claim`` from one row of ``claim.lua``; undecodable data is named in ``problem``."""
+    task_id, msg, attempts, worker_ids, errors, started, max_attempts, unique_key = row
+    body, problems = decode_message(msg)
+    before, problem = decode_text("worker_ids", worker_ids)
+    if problem:
+        problems.append(problem)
+    earlier, problem = decode_text("errors", errors)
+    if problem:
+        problems.append(problem)
+    return Claim(
+        id=task_id.decode(), task_path=str(body.get("task_path") or ""), queue_name=queue,
+        priority=_int(body.get("priority"), 0), args=body.get("args", []),
+        kwargs=body.get("kwargs", {}), backend=str(body.get("backend") or ""),
+        run_after=from_us(body.get("run_after")), enqueued_at=from_us(body.get("enqueued_at")) or now,
+        started_at=from_us(started) or now, last_attempted_at=now, attempt=int(attempts) + 1,
+        max_attempts=int(max_attempts), worker_ids=before + [process_id], errors=earlier,
+        unique_key=unique_key.decode() or None, options=body.get("options", {}),
+        problem=f"stored task data cannot be decoded ({'; '.join(problems)})" if problems else None,
+    )  # fmt: skip
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def record_view(task_id: str, fields: dict[bytes, bytes]) -> dict[str, Any]:
+    """A task hash as a mapping with the ``TaskRecord`` field names (for ``build_result``)."""
+
+    def text(name: str) -> str | None:
+        value = fields.get(name.encode())
+        return value.decode() if value is not None else None
+
+    body, _ = decode_message(fields.get(b"msg"))
+    return {
+        "id": task_id, "backend": body.get("backend"), "task_path": body.get("task_path"),
+        "queue_name": body.get("queue_name"), "priority": body.get("priority"),
+        "status": text("status"), "args": body.get("args"), "kwargs": body.get("kwargs"),
+        "options": body.get("options"), "run_after": from_us(body.get("run_after")),
+        "enqueued_at": from_us(body.get("enqueued_at")),
+        "available_at": from_us(fields.get(b"available_at")),
+        "started_at": from_us(fields.get(b"started_at")),
+        "last_attempted_at": from_us(fields.get(b"last_attempted_at")),
+        "finished_at": from_us(fields.get(b"finished_at")),
+        "expires_at": from_us(fields.get(b"expires_at")),
+        "attempts": int(fields.get(b"attempts") or 0),
+        "max_attempts": int(fields.get(b"max_attempts") or 1),
+        "worker_ids": text("worker_ids") or "[]", "errors": text("errors") or "[]",
+        "return_value": text("return_value"), "claimed_by": text("claimed_by"),
+        "unique_key": text("unique_key"),
+    }  # fmt: skip

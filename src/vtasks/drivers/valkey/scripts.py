@@ -1,0 +1,105 @@
+"""The Lua scripts, read once from ``scripts/*.lua``, and how they are called.
+
+Scripts run with EVALSHA (the SHA1 is computed locally, so no load round trip up front); a server
+that does not know a script yet (first use, restart, ``SCRIPT FLUSH``) answers NOSCRIPT, and only
+those calls are loaded and sent again. Several calls go out in one pipeline: one round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from valkey.exceptions import NoScriptError
+
+#: Wake-up tokens kept per queue: enough to wake a pool of idle workers for a burst, few enough
+#: that stale ones (nobody was waiting) cost an idle worker only a handful of empty claims.
+WAKE_CAP = 16
+
+NAMES = (
+    "enqueue", "claim", "finish", "hand_back", "find_orphans",
+    "register", "heartbeat", "deregister", "prune",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    name: str
+    text: str
+    sha: str
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One script call: its keys and arguments (all sent as strings or bytes)."""
+
+    script: Script
+    keys: Sequence[str]
+    args: Sequence[Any]
+
+
+def _load(name: str) -> Script:
+    text = resources.files("vtasks.drivers.valkey").joinpath("scripts", f"{name}.lua").read_text()
+    return Script(name=name, text=text, sha=hashlib.sha1(text.encode()).hexdigest())
+
+
+SCRIPTS: dict[str, Script] = {name: _load(name) for name in NAMES}
+
+
+def _queue(pipe: Any, calls: Sequence[Call]) -> None:
+    for call in calls:
+        pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+
+
+def _missing(results: list[Any]) -> list[int]:
+    return [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+
+
+def _raise_errors(results: list[Any]) -> list[Any]:
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
+def run(client: Any, calls: Sequence[Call], before: Sequence[Sequence[Any]] = ()) -> list[Any]:
+    """Run ``calls`` in one pipeline (after the plain commands ``before``); script results only."""
+    pipe = client.pipeline(transaction=False)
+    for command in before:
+        pipe.execute_command(*command)
+    _queue(pipe, calls)
+    results = pipe.execute(raise_on_error=False)[len(before) :]
+    missing = _missing(results)
+    if missing:
+        retry = client.pipeline(transaction=False)
+        for script in {calls[i].script for i in missing}:
+            retry.script_load(script.text)
+        _queue(retry, [calls[i] for i in missing])
+        again = retry.execute(raise_on_error=False)[-len(missing) :]
+        for i, result in zip(missing, again, strict=True):
+            results[i] = result
+    return _raise_errors(results)
+
+
+async def arun(
+    client: Any, calls: Sequence[Call], before: Sequence[Sequence[Any]] = ()
+) -> list[Any]:
+    """``run`` on an asyncio client (the same steps, awaited)."""
+    pipe = client.pipeline(transaction=False)
+    for command in before:
+        pipe.execute_command(*command)
+    _queue(pipe, calls)
+    results = (await pipe.execute(raise_on_error=False))[len(before) :]
+    missing = _missing(results)
+    if missing:
+        retry = client.pipeline(transaction=False)
+        for script in {calls[i].script for i in missing}:
+            retry.script_load(script.text)
+        _queue(retry, [calls[i] for i in missing])
+        again = (await retry.execute(raise_on_error=False))[-len(missing) :]
+        for i, result in zip(missing, again, strict=True):
+            results[i] = result
+    return _raise_errors(results)

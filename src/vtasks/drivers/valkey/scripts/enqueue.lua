@@ -1,0 +1,52 @@
+-- Enqueue a batch of messages into one queue; unique keys are taken in the same step.
+-- KEYS: ready, delayed, seq, wake
+-- ARGV: task_prefix, unique_prefix, wake_cap, then per message 9 values:
+--   id, message, priority, available_at (µs), delayed ('1': wait in the delayed set),
+--   max_attempts, unique key ('' none), unique ttl in ms ('' none), release on finish ('1'/'0')
+-- Returns one 1 (stored) or 0 (its unique key is taken) per message, in order.
+-- The ready score is (100 - priority) * 2^44 + sequence: higher priority first, FIFO within one;
+-- every value stays an exact integer in a double.
+local task_prefix, unique_prefix, wake_cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local results, ready_count = {}, 0
+for i = 4, #ARGV, 9 do
+    local id, msg, priority, available_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
+    local delayed, max_attempts, ukey, uttl = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+    local release = ARGV[i + 8]
+    local taken = true
+    if ukey ~= '' then
+        if uttl ~= '' then
+            taken = redis.call('SET', unique_prefix .. ukey, id, 'NX', 'PX', uttl)
+        else
+            taken = redis.call('SET', unique_prefix .. ukey, id, 'NX')
+        end
+    end
+    if taken then
+        local seq = redis.call('INCR', KEYS[3])
+        local score = string.format('%.0f', (100 - priority) * 17592186044416 + seq)
+        local key = task_prefix .. id
+        redis.call('HSET', key, 'msg', msg, 'score', score, 'status', 'READY', 'attempts', '0',
+            'max_attempts', max_attempts, 'worker_ids', '[]', 'errors', '[]',
+            'available_at', available_at)
+        if ukey ~= '' and release == '1' then
+            redis.call('HSET', key, 'unique_key', ukey)
+        end
+        if delayed == '1' then
+            redis.call('ZADD', KEYS[2], available_at, id)
+        else
+            redis.call('ZADD', KEYS[1], score, id)
+            ready_count = ready_count + 1
+        end
+        results[#results + 1] = 1
+    else
+        results[#results + 1] = 0
+    end
+end
+-- One token per ready message (capped) wakes that many blocked workers; stale tokens cost an
+-- idle worker one empty claim each, so the list stays short.
+for _ = 1, math.min(ready_count, wake_cap) do
+    redis.call('LPUSH', KEYS[4], '1')
+end
+if ready_count > 0 then
+    redis.call('LTRIM', KEYS[4], 0, wake_cap - 1)
+end
+return results

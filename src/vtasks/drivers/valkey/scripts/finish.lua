@@ -1,0 +1,58 @@
+-- Record a batch of outcomes of one queue. Each applies only while its fence holds (the record
+-- is RUNNING, claimed by the given process, at the given attempt).
+-- Also used to release the claims of dead processes (the claimer is named per outcome).
+-- KEYS: delayed, running, dead
+-- ARGV: task_prefix, unique_prefix, dlq_cap, then per outcome 9 values:
+--   id, claimed_by, attempt, status (READY/SUCCESSFUL/FAILED), errors (JSON text),
+--   at (µs: retry time for READY, finish time otherwise), return_value ('' none),
+--   expires_at (µs, '' keeps the record), drop ('1': delete the finished record now)
+-- Returns {1 (applied) or 0 (refused) per outcome in order, dead letters evicted by the cap}.
+local task_prefix, unique_prefix, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local applied, evicted = {}, 0
+for i = 4, #ARGV, 9 do
+    local id, claimed_by, attempt, status = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    local errors, at, return_value = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+    local expires_at, drop = ARGV[i + 7], ARGV[i + 8]
+    local key = task_prefix .. id
+    local f = redis.call('HMGET', key, 'status', 'claimed_by', 'attempts', 'unique_key')
+    if f[1] ~= 'RUNNING' or f[2] ~= claimed_by or tonumber(f[3]) ~= tonumber(attempt) then
+        applied[#applied + 1] = 0
+    else
+        applied[#applied + 1] = 1
+        redis.call('ZREM', KEYS[2], id)
+        redis.call('HDEL', key, 'claimed_by')
+        if status == 'READY' then
+            redis.call('HSET', key, 'status', 'READY', 'errors', errors, 'available_at', at)
+            redis.call('ZADD', KEYS[1], at, id)
+        else
+            -- A final outcome frees the unique key, if this task still holds it.
+            if f[4] and f[4] ~= '' and redis.call('GET', unique_prefix .. f[4]) == id then
+                redis.call('DEL', unique_prefix .. f[4])
+            end
+            if drop == '1' then
+                redis.call('DEL', key)
+            else
+                redis.call('HSET', key, 'status', status, 'errors', errors, 'finished_at', at)
+                if status == 'SUCCESSFUL' and return_value ~= '' then
+                    redis.call('HSET', key, 'return_value', return_value)
+                end
+                if expires_at ~= '' then
+                    redis.call('HSET', key, 'expires_at', expires_at)
+                    redis.call('PEXPIREAT', key, math.floor(tonumber(expires_at) / 1000))
+                end
+                if status == 'FAILED' then
+                    -- The dead-letter store keeps the newest cap failures; older ones go.
+                    redis.call('LPUSH', KEYS[3], id)
+                    while redis.call('LLEN', KEYS[3]) > cap do
+                        local old = redis.call('RPOP', KEYS[3])
+                        if redis.call('HGET', task_prefix .. old, 'status') == 'FAILED' then
+                            redis.call('DEL', task_prefix .. old)
+                        end
+                        evicted = evicted + 1
+                    end
+                end
+            end
+        end
+    end
+end
+return {applied, evicted}
