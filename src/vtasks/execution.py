@@ -49,15 +49,15 @@ class Executor:
         self._backends: dict[str, Any] = {}
 
     async def run(self, claim: Claim) -> Outcome:
-        if claim.problem:
-            return _unrunnable(claim, EnvelopeError(claim.problem))
-        found = self.resolve(claim.task_path)
-        if isinstance(found, Exception):
-            return _unrunnable(claim, found)
-        task, is_async = found
         backend = self._backends.get(claim.backend)
         if backend is None:
             backend = self._backends[claim.backend] = task_backends[claim.backend]
+        if claim.problem:
+            return _unrunnable(backend, claim, EnvelopeError(claim.problem))
+        found = self.resolve(claim.task_path)
+        if isinstance(found, Exception):
+            return _unrunnable(backend, claim, found)
+        task, is_async = found
         result = _running_result(task, claim)
         timeout = claim.options.get("timeout")
         if is_async:
@@ -298,10 +298,17 @@ def _success(
     )
 
 
-def _unrunnable(claim: Claim, exc: Exception) -> Outcome:
+def _unrunnable(backend: Any, claim: Claim, exc: Exception) -> Outcome:
     """A message that names no runnable task fails at once: retrying cannot help."""
     now = timezone.now()
-    return Outcome(claim=claim, status="FAILED", finished_at=now, error=_error_record(exc))
+    expires_at = _expiry(backend.options.get("FAILED_RESULT_TTL"), now)
+    return Outcome(
+        claim=claim,
+        status="FAILED",
+        finished_at=now,
+        error=_error_record(exc),
+        expires_at=expires_at,
+    )
 
 
 def _expiry(ttl: float | None, now: datetime) -> datetime | None:
