@@ -13,6 +13,7 @@ from django.tasks import TaskResultStatus, task_backends
 
 from tests import storage, tasks
 from tests.helpers import lines, spawn_worker, wait_for
+from vtasks.models import ProcessRecord
 
 
 def test_1000_tasks_from_4_threads_run_exactly_once_on_2_workers(alias, tmp_path):
@@ -180,3 +181,38 @@ def test_vtasks_purge_command(alias, tmp_path):
     )
     assert run.returncode == 0 and f"purged {storage.purged(alias, 1)} result(s)" in run.stdout
     assert [r["id"] for r in storage.records(alias)] == [kept.id]
+
+
+def test_vtasks_status_shows_queues_and_processes(db_alias, tmp_path):
+    import sys
+    from datetime import timedelta
+
+    from tests.helpers import ROOT
+
+    tasks.add.using(backend=db_alias, queue_name="reports").enqueue(1, 1)
+    tasks.add.using(backend=db_alias, queue_name="reports", run_after=timedelta(hours=1)).enqueue(
+        1, 1
+    )
+    worker = spawn_worker(db_alias, "--queue", "idle")
+    try:
+        wait_for(
+            lambda: ProcessRecord.objects.using(db_alias).exists(), what="the worker to register"
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "vtasks.cli.main",
+            "--settings",
+            "tests.settings",
+            "--pythonpath",
+            str(ROOT),
+        ]
+        run = subprocess.run(
+            [*cmd, "status", "--backend", db_alias], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert run.returncode == 0, run.stderr
+    assert "reports: ready=1 delayed=1 running=0 failed=0" in run.stdout
+    assert "worker " in run.stdout and f"pid={worker.pid}" in run.stdout

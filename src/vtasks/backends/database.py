@@ -132,6 +132,44 @@ class DatabaseBackend(VTasksBackend):
             raise TaskResultDoesNotExist(result_id)
         return self.build_result(row)
 
+    def queue_depths(self, queues: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Per queue: ready (due now), delayed, running and failed counts, oldest due task's age (s)."""
+        from django.db.models import Count, Min, Q
+
+        from vtasks.models import TaskRecord
+
+        now = timezone.now()
+        rows = TaskRecord.objects.using(self.db_alias).filter(backend=self.alias)
+        if queues is not None:
+            rows = rows.filter(queue_name__in=list(queues))
+        due = Q(status="READY", available_at__lte=now)
+        stats = rows.values("queue_name").annotate(
+            ready=Count("seq", filter=due),
+            delayed=Count("seq", filter=Q(status="READY", available_at__gt=now)),
+            running=Count("seq", filter=Q(status="RUNNING")),
+            failed=Count("seq", filter=Q(status="FAILED")),
+            oldest=Min("available_at", filter=due),
+        )
+        return {
+            row["queue_name"]: {
+                "ready": row["ready"],
+                "delayed": row["delayed"],
+                "running": row["running"],
+                "failed": row["failed"],
+                "oldest_age": (now - row["oldest"]).total_seconds() if row["oldest"] else None,
+            }  # fmt: skip
+            for row in stats.order_by("queue_name")
+        }
+
+    def processes(self) -> list[dict[str, Any]]:
+        """The process table: every registered vtasks process and its last heartbeat."""
+        from vtasks.models import ProcessRecord
+
+        rows = ProcessRecord.objects.using(self.db_alias).order_by("kind", "id")
+        return list(
+            rows.values("id", "kind", "hostname", "pid", "queues", "started_at", "heartbeat_at")
+        )
+
     def purge(self, *, batch_size: int = 1000, older_than: timedelta | None = None) -> int:
         """Delete finished records past their ``expires_at`` (or finished before ``older_than`` ago)."""
         from vtasks.models import TaskRecord
