@@ -87,3 +87,13 @@ LOGGING = {
         "vtasks": {"handlers": ["console"], "level": os.environ.get("VTASKS_LOG_LEVEL", "WARNING")}
     },
 }
+
+# Scheduler tests start `vtasks scheduler` processes with this set: a one-second schedule.
+if os.environ.get("VTASKS_TEST_SCHEDULE_EVERY"):
+    VTASKS_SCHEDULE = {
+        "tick": {
+            "task": "tests.tasks.add",
+            "schedule": float(os.environ["VTASKS_TEST_SCHEDULE_EVERY"]),
+            "args": [1, 2],
+        }
+    }

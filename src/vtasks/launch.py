@@ -28,8 +28,16 @@ def before_fork() -> None:
 
 
 def run_child(spec: ChildSpec) -> int:
-    """A worker child: build its driver (a failure is a boot error: halt, do not restart), serve."""
+    """A worker child: build its driver (a failure is a boot error: halt, do not restart), serve.
+
+    A scheduler child runs ``VTASKS_SCHEDULE`` instead.
+    """
     from vtasks.serve import build_driver, serve_driver
+
+    if spec.kind == "scheduler":
+        from vtasks.scheduler import run_scheduler
+
+        return run_scheduler(spec.backend)
 
     try:
         driver = build_driver(spec.backend)

@@ -11,6 +11,7 @@ from django.db import models
 TASK_TABLE = "vtasks_task"
 PROCESS_TABLE = "vtasks_process"
 UNIQUE_LOCK_TABLE = "vtasks_unique_lock"
+SCHEDULE_SLOT_TABLE = "vtasks_schedule_slot"
 
 STATUS_CHOICES = [(s, s.title()) for s in ("READY", "RUNNING", "SUCCESSFUL", "FAILED")]
 
@@ -115,3 +116,23 @@ class UniqueLock(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class ScheduleSlot(models.Model):
+    """One fired slot of a recurring schedule. The unique (schedule, slot) pair is what makes a
+    slot fire once: the row is inserted in the same transaction as the task it enqueues."""
+
+    schedule = models.CharField(max_length=200)
+    slot = models.CharField(max_length=32)
+    task_id = models.CharField(max_length=32)
+    fired_at = models.DateTimeField()
+
+    class Meta:
+        db_table = SCHEDULE_SLOT_TABLE
+        verbose_name = "schedule slot"
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "slot"], name="vtasks_schedule_slot_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schedule} @ {self.slot}"

@@ -7,7 +7,7 @@ inside ``transaction.atomic()`` exists only if that transaction commits, and so 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
@@ -16,6 +16,7 @@ from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 
 from vtasks.backends.base import NewTask, VTasksBackend
+from vtasks.core.cron import Schedule, slot_key
 from vtasks.core.sqlfile import load
 from vtasks.wire import codec
 
@@ -132,6 +133,43 @@ class DatabaseBackend(VTasksBackend):
             raise TaskResultDoesNotExist(result_id)
         return self.build_result(row)
 
+    # -- recurring schedules -------------------------------------------------------------------
+    def fire_slot(self, schedule: Schedule, slot: datetime) -> TaskResult | None:
+        """Enqueue ``schedule``'s task for ``slot`` unless some scheduler already did.
+
+        The slot row and the task row commit together or not at all: never "enqueue, then record
+        the run", so no crash between the two can fire a slot twice or lose it.
+        """
+        from vtasks.models import ScheduleSlot
+
+        task = _scheduled_task(schedule, self.alias)
+        new = self.prepare(task, schedule.args, schedule.kwargs)
+        try:
+            with transaction.atomic(using=self.db_alias):
+                ScheduleSlot.objects.using(self.db_alias).create(
+                    schedule=schedule.name,
+                    slot=slot_key(slot),
+                    task_id=new.id,
+                    fired_at=new.enqueued_at,
+                )
+                if not self.store(new):
+                    return None  # a unique task still queued: the slot is spent all the same
+        except IntegrityError:
+            return None
+        return self._enqueued(new)
+
+    def last_slot(self, schedule_name: str) -> datetime | None:
+        """The latest slot of ``schedule_name`` that fired (any scheduler), or ``None``."""
+        from vtasks.models import ScheduleSlot
+
+        rows = ScheduleSlot.objects.using(self.db_alias).filter(schedule=schedule_name)
+        latest = rows.order_by("-slot").values_list("slot", flat=True).first()
+        return (
+            datetime.strptime(latest, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+            if latest
+            else None
+        )
+
     def queue_depths(self, queues: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
         """Per queue: ready (due now), delayed, running and failed counts, oldest due task's age (s)."""
         from django.db.models import Count, Min, Q
@@ -234,6 +272,16 @@ def _server_cursor(connection: Any) -> Any:
         cached = psycopg.Cursor(raw)
         connection._vtasks_cursor = cached
     return cached
+
+
+def _scheduled_task(schedule: Schedule, backend: str) -> Any:
+    from django.tasks.base import Task as DjangoTask
+    from django.utils.module_loading import import_string
+
+    task = import_string(schedule.task)
+    if not isinstance(task, DjangoTask):
+        raise TypeError(f"schedule {schedule.name!r}: {schedule.task!r} is not a declared task")
+    return task.using(queue_name=schedule.queue_name, priority=schedule.priority, backend=backend)
 
 
 def _copy_rows(connection: Any, rows: Sequence[tuple[Any, ...]]) -> None:

@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         commands.add_parser("health", help="exit 1 when the supervisor's health file is stale")
     )
     add_worker_arguments(commands.add_parser("worker", help="run a worker process"))
+    scheduler = commands.add_parser("scheduler", help="run a lone scheduler for VTASKS_SCHEDULE")
+    scheduler.add_argument("--backend", default="default")
     status = commands.add_parser("status", help="the process table and per-queue depth")
     status.add_argument("--backend", default="default")
     purge = commands.add_parser("purge", help="delete finished results past their retention")
@@ -68,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             backend=args.backend, queues=args.queues or ["default"], concurrency=args.concurrency,
             burst=args.burst, worker_id=args.worker_id,
         )  # fmt: skip
+    if args.command == "scheduler":
+        from vtasks.scheduler import run_scheduler
+
+        return run_scheduler(args.backend)
     if args.command == "status":
         from vtasks.ops.status import status_lines
 

@@ -52,8 +52,8 @@ class Pool(_Frozen):
 
 
 class Scheduler(_Frozen):
-    # Accepted and validated now so that configs written today stay valid; the scheduler child
-    # itself (cron slots fired once across schedulers) is a later issue: nothing is forked for it.
+    """``enabled``: the supervisor runs one scheduler child for ``VTASKS_SCHEDULE``."""
+
     enabled: bool = False
 
 

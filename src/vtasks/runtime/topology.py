@@ -60,6 +60,19 @@ def child_specs(topology: Topology, *, burst: bool = False) -> tuple[ChildSpec, 
                     worker=settings,
                 )  # fmt: skip
             )
+    if topology.scheduler.enabled and not burst:
+        # One scheduler child per supervisor: several supervisors (machines) may each run one,
+        # since the backend admits every slot once. A burst run has no end for it: none then.
+        specs.append(
+            ChildSpec(
+                name="scheduler",
+                pool="scheduler",
+                index=1,
+                kind="scheduler",
+                backend=topology.backend,
+                worker=WorkerSettings(),
+            )  # fmt: skip
+        )
     return tuple(specs)
 
 

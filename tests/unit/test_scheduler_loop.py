@@ -1,0 +1,63 @@
+from datetime import UTC, datetime, timedelta
+
+from vtasks.core.cron import Schedule
+from vtasks.runtime.scheduler import SchedulerLoop
+
+T0 = datetime(2026, 1, 1, 10, 0, 0, 500000, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += timedelta(seconds=max(seconds, 0.01))
+
+
+def run(
+    schedule: Schedule, *, last: datetime | None, seconds: float, fail_first: int = 0
+) -> list[datetime]:
+    clock, fired = Clock(), []
+    failures = {"left": fail_first}
+
+    def fire(s: Schedule, slot: datetime) -> object:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("database down")
+        fired.append(slot)
+        return object()
+
+    loop = SchedulerLoop(
+        [schedule], fire=fire, last_slot=lambda name: last, now=lambda: clock.now, sleep=clock.sleep,
+        stopping=lambda: clock.now >= T0 + timedelta(seconds=seconds),
+    )  # fmt: skip
+    assert loop.run() == 0
+    return fired
+
+
+def at(seconds: int) -> datetime:
+    return T0.replace(microsecond=0) + timedelta(seconds=seconds)
+
+
+def test_a_new_schedule_fires_only_future_slots():
+    assert run(Schedule(name="s", task="t", every=1), last=None, seconds=3.2) == [
+        at(1),
+        at(2),
+        at(3),
+    ]
+
+
+def test_after_downtime_the_latest_missed_slot_fires_once():
+    fired = run(Schedule(name="s", task="t", every=1), last=at(-60), seconds=1.2)
+    assert fired == [at(0), at(1)]
+
+
+def test_catch_up_skip_fires_only_future_slots():
+    schedule = Schedule(name="s", task="t", every=1, catch_up="skip")
+    assert run(schedule, last=at(-60), seconds=1.2) == [at(1)]
+
+
+def test_a_failed_fire_is_retried_for_the_same_slot():
+    assert run(Schedule(name="s", task="t", every=10), last=None, seconds=11, fail_first=2) == [
+        at(10)
+    ]
