@@ -87,5 +87,6 @@ def run_scheduler(backend_alias: str = "default") -> int:
         fire=backend.fire_slot,
         last_slot=backend.last_slot,
         stopping=lambda: stop["requested"],
+        housekeeping=getattr(backend, "purge", None),
     )
     return loop.run()

@@ -61,3 +61,14 @@ def test_a_failed_fire_is_retried_for_the_same_slot():
     assert run(Schedule(name="s", task="t", every=10), last=None, seconds=11, fail_first=2) == [
         at(10)
     ]
+
+
+def test_housekeeping_runs_now_and_then():
+    clock, calls = Clock(), []
+    loop = SchedulerLoop(
+        [], fire=lambda s, slot: None, last_slot=lambda name: None, now=lambda: clock.now,
+        sleep=clock.sleep, stopping=lambda: clock.now >= T0 + timedelta(seconds=130),
+        housekeeping=lambda: calls.append(clock.now), housekeeping_every=60,
+    )  # fmt: skip
+    loop.run()
+    assert len(calls) == 3  # at 0, 60 and 120 seconds

@@ -35,11 +35,15 @@ class SchedulerLoop:
         stopping: Callable[[], bool],
         now: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        housekeeping: Callable[[], object] | None = None,
+        housekeeping_every: float = 60.0,
     ) -> None:
         self.schedules = list(schedules)
         self.fire, self.last_slot, self.stopping = fire, last_slot, stopping
         self.now, self.sleep = now, sleep
+        self.housekeeping, self.housekeeping_every = housekeeping, housekeeping_every
         self.fired = 0
+        self._housekept: datetime | None = None
 
     def run(self) -> int:
         start = self.now()
@@ -50,9 +54,25 @@ class SchedulerLoop:
             for schedule in self.schedules:
                 if due[schedule.name] <= now and self._fire(schedule, schedule.latest_slot(now)):
                     due[schedule.name] = schedule.next_slot(now)
+            self._keep_house(now)
             wait = min((d - self.now()).total_seconds() for d in due.values()) if due else MAX_SLEEP
             self.sleep(min(max(wait, 0.0), MAX_SLEEP))
         return 0
+
+    def _keep_house(self, now: datetime) -> None:
+        """Delete expired results now and then (the backend deletes in batches)."""
+        if self.housekeeping is None:
+            return
+        if (
+            self._housekept is not None
+            and (now - self._housekept).total_seconds() < self.housekeeping_every
+        ):
+            return
+        self._housekept = now
+        try:
+            self.housekeeping()
+        except Exception:
+            logger.exception("vtasks: housekeeping failed; will retry")
 
     def _first_due(self, schedule: Schedule, now: datetime) -> datetime:
         latest = schedule.latest_slot(now)
