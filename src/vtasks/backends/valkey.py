@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from vtasks.backends.base import NewTask, VTasksBackend
 from vtasks.drivers.valkey import client as _client
+from vtasks.drivers.valkey import queues as _queues
 from vtasks.drivers.valkey.keys import DEFAULT_PREFIX, glob_escape, global_keys, queue_keys
 from vtasks.drivers.valkey.records import message_body, record_view, to_us
 from vtasks.drivers.valkey.scripts import SCRIPTS, WAKE_CAP, Call, arun, run
@@ -38,14 +39,25 @@ class ValkeyBackend(VTasksBackend):
     """``TASKS[alias]["BACKEND"] = "vtasks.backends.valkey.ValkeyBackend"``.
 
     OPTIONS: ``BROKER_URL`` (``valkey://``, ``valkeys://``, ``redis://``, ``rediss://``; password
-    and database number in the URL), ``PREFIX`` (default ``"vt"``), ``BLOCKING_TIMEOUT`` (seconds an
-    idle worker blocks per wait, default 1.0), ``MAX_ATTEMPTS``, ``BACKOFF``, ``RESULT_TTL``.
+    and database number in the URL), ``CLUSTER`` (default ``False``), ``PREFIX`` (default
+    ``"vt"``), ``BLOCKING_TIMEOUT`` (seconds an idle worker blocks per wait, default 1.0),
+    ``MAX_ATTEMPTS``, ``BACKOFF``, ``RESULT_TTL``.
+
+    Cluster mode: ``CLUSTER: True``, or a ``valkey+cluster://`` / ``redis+cluster://`` (``s`` for
+    TLS) URL naming any one node (database 0 only). The backend and the worker's driver then use
+    valkey-py's cluster clients. Each queue's keys share one hash slot and every script stays in
+    one slot, so enqueue, claim and finish cost the same round trips as on one server; reads that
+    span queues (``get_result``, ``queue_depths``) go out as non-transactional cluster pipelines.
+
+    Queue controls (for ``vtasks status``, the admin and the CLI): ``queue_depths``,
+    ``pause_queue``/``resume_queue``, ``clear_queue``, ``retry_failed``/``retry_all_failed``.
     """
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
         # No I/O: Django builds an instance per thread and async context; pools are module-level.
         self.url: str = self.options.get("BROKER_URL", DEFAULT_URL)
+        self.cluster = _client.parse_url(self.url, bool(self.options.get("CLUSTER", False)))[1]
         self.prefix: str = self.options.get("PREFIX", DEFAULT_PREFIX)
         self.blocking_timeout = float(self.options.get("BLOCKING_TIMEOUT", 1.0))
 
@@ -55,14 +67,14 @@ class ValkeyBackend(VTasksBackend):
 
     async def astore(self, new: NewTask) -> bool:
         calls, before, slots = self._enqueue_calls([new])
-        results = await arun(await _client.async_client(self.url), calls, before)
+        results = await arun(await _client.async_client(self.url, self.cluster), calls, before)
         return _stored(results, slots, 1)[0]
 
     def store_many(self, news: Sequence[NewTask]) -> list[bool]:
         if not news:
             return []
         calls, before, slots = self._enqueue_calls(news)
-        results = run(_client.sync_client(self.url), calls, before)
+        results = run(_client.sync_client(self.url, self.cluster), calls, before)
         return _stored(results, slots, len(news))
 
     def _enqueue_calls(
@@ -82,7 +94,8 @@ class ValkeyBackend(VTasksBackend):
                 args: list[Any] = [k.task_prefix, k.unique_prefix, WAKE_CAP]
                 for index in chunk:
                     args += self._message_args(news[index])
-                calls.append(Call(SCRIPTS["enqueue"], (k.ready, k.delayed, k.seq, k.wake), args))
+                keys = (k.ready, k.delayed, k.seq, k.wake, k.paused)
+                calls.append(Call(SCRIPTS["enqueue"], keys, args))
                 slots.append(chunk)
         before = [("SADD", global_keys(self.prefix).queues, *by_queue)]
         return calls, before, slots
@@ -103,7 +116,7 @@ class ValkeyBackend(VTasksBackend):
 
     # -- results -------------------------------------------------------------------------------
     def get_result(self, result_id: str) -> TaskResult:
-        client = _client.sync_client(self.url)
+        client = _client.sync_client(self.url, self.cluster)
         queues = sorted(client.smembers(global_keys(self.prefix).queues))
         pipe = client.pipeline(transaction=False)
         for queue in queues:
@@ -111,7 +124,7 @@ class ValkeyBackend(VTasksBackend):
         return self._result(str(result_id), pipe.execute() if queues else [])
 
     async def aget_result(self, result_id: str) -> TaskResult:
-        client = await _client.async_client(self.url)
+        client = await _client.async_client(self.url, self.cluster)
         queues = sorted(await client.smembers(global_keys(self.prefix).queues))
         pipe = client.pipeline(transaction=False)
         for queue in queues:
@@ -131,7 +144,7 @@ class ValkeyBackend(VTasksBackend):
         """Delete results finished before ``older_than`` ago; expired ones are gone already."""
         if older_than is None:
             return 0
-        client = _client.sync_client(self.url)
+        client = _client.sync_client(self.url, self.cluster)
         cutoff = to_us(timezone.now() - older_than)
         deleted = 0
         for queue in client.smembers(global_keys(self.prefix).queues):
@@ -149,10 +162,54 @@ class ValkeyBackend(VTasksBackend):
                     deleted += client.delete(*old)
         return deleted
 
+    # -- queue controls ------------------------------------------------------------------------
+    def queue_depths(self, queues: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Per queue (every known one by default): ``ready`` (due now), ``delayed``, ``running``,
+        ``failed`` (dead letters), ``paused``, and ``oldest_age``: seconds the longest-waiting
+        due message has waited since it became due (``None`` when nothing is ready)."""
+        return _queues.depths(self._sync(), self.prefix, queues)
+
+    def pause_queue(self, name: str) -> None:
+        """Stop claims from ``name`` (enqueues still land); running tasks go on."""
+        _queues.pause(self._sync(), self.prefix, name)
+
+    def resume_queue(self, name: str) -> bool:
+        """Let workers claim from ``name`` again; whether it was paused."""
+        return _queues.resume(self._sync(), self.prefix, name)
+
+    def clear_queue(self, name: str, *, failed: bool = False) -> int:
+        """Delete the waiting (ready and delayed) tasks of ``name``, and with ``failed`` its dead
+        letters too; never running ones. Returns how many were deleted."""
+        return _queues.clear(self._sync(), self.prefix, name, failed=failed)
+
+    def retry_failed(self, task_id: str) -> bool:
+        """Put a FAILED task back to READY (errors and attempts kept: it gets one more attempt,
+        more if its policy retries that one); ``False`` when it is not FAILED, is gone, or another
+        task holds its unique key now."""
+        client = self._sync()
+        queue = _queues.find_queue(client, self.prefix, str(task_id))
+        return queue is not None and _queues.retry(client, self.prefix, queue, [str(task_id)])[0]
+
+    def retry_all_failed(self, queue: str) -> int:
+        """``retry_failed`` for every dead letter of ``queue``, oldest first; how many went back."""
+        client = self._sync()
+        ids = _queues.dead_letters(client, self.prefix, queue)
+        return sum(_queues.retry(client, self.prefix, queue, ids))
+
+    def processes(self) -> list[dict[str, Any]]:
+        """The process table: every registered vtasks process and its last heartbeat."""
+        return _queues.processes(self._sync(), self.prefix)
+
+    def _sync(self) -> Any:
+        return _client.sync_client(self.url, self.cluster)
+
     def create_driver(self) -> Any:
         from vtasks.drivers.valkey.driver import ValkeyDriver
 
-        return ValkeyDriver(self.url, prefix=self.prefix, blocking_timeout=self.blocking_timeout)
+        return ValkeyDriver(
+            self.url, prefix=self.prefix, blocking_timeout=self.blocking_timeout,
+            cluster=self.cluster,
+        )  # fmt: skip
 
 
 def _stored(results: list[Any], slots: list[list[int]], count: int) -> list[bool]:

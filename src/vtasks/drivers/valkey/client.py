@@ -6,6 +6,10 @@ asyncio client per URL and event loop (asyncio connections belong to the loop th
 An asyncio client is closed when its loop shuts down: a tiny async generator registered with the
 loop closes it from ``shutdown_asyncgens()``, which ``asyncio.run`` and uvloop call on the way out,
 so no socket is left for the garbage collector to complain about.
+
+Cluster mode (``cluster=True``, or a ``valkey+cluster://``/``redis+cluster://`` URL) builds
+valkey-py's cluster clients instead: they route each command, script call and pipeline entry by
+the slot of its keys (a non-transactional cluster pipeline splits itself per node).
 """
 
 from __future__ import annotations
@@ -26,30 +30,61 @@ _closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[No
 )
 
 CONNECT_TIMEOUT = 5.0
+#: URL schemes that ask for cluster mode, and the plain scheme valkey-py is given instead.
+CLUSTER_SCHEMES = {
+    "valkey+cluster": "valkey", "valkeys+cluster": "valkeys",
+    "redis+cluster": "redis", "rediss+cluster": "rediss",
+}  # fmt: skip
 
 
-def sync_client(url: str) -> Any:
-    client = _sync.get(url)
+def parse_url(url: str, cluster: bool = False) -> tuple[str, bool]:
+    """``url`` as valkey-py takes it, and whether it names a cluster (scheme or ``cluster``)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in CLUSTER_SCHEMES:
+        return f"{CLUSTER_SCHEMES[scheme.lower()]}://{rest}", True
+    return url, cluster
+
+
+def sync_client(url: str, cluster: bool = False) -> Any:
+    """The shared sync client of ``url`` (a ``+cluster`` scheme implies ``cluster``)."""
+    url, cluster = parse_url(url, cluster)
+    key = f"{'cluster ' if cluster else ''}{url}"
+    client = _sync.get(key)
     if client is None:
-        import valkey
-
         with _sync_lock:
-            client = _sync.get(url)
+            client = _sync.get(key)
             if client is None:
-                client = _sync[url] = valkey.Valkey.from_url(
-                    url, socket_connect_timeout=CONNECT_TIMEOUT
-                )
+                client = _sync[key] = _new_sync_client(url, cluster)
     return client
 
 
-def new_async_client(url: str) -> Any:
+def _new_sync_client(url: str, cluster: bool) -> Any:
+    if cluster:
+        from valkey.cluster import ValkeyCluster
+
+        return ValkeyCluster.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT)
+    import valkey
+
+    return valkey.Valkey.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT)
+
+
+def new_async_client(url: str, cluster: bool = False) -> Any:
     """A private asyncio client (the worker's driver owns and closes its own)."""
+    url, cluster = parse_url(url, cluster)
+    if cluster:
+        from valkey.asyncio.cluster import ValkeyCluster
+
+        # No read timeout, as on a single server: a worker's BLPOP may block longer than the
+        # cluster client's default of 5 s.
+        return ValkeyCluster.from_url(
+            url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=None
+        )
     import valkey.asyncio
 
     return valkey.asyncio.Valkey.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT)
 
 
-async def async_client(url: str) -> Any:
+async def async_client(url: str, cluster: bool = False) -> Any:
     """The shared asyncio client of ``url`` for the running loop."""
     loop = asyncio.get_running_loop()
     clients = _async.get(loop)
@@ -58,9 +93,11 @@ async def async_client(url: str) -> Any:
         closer = _close_at_shutdown(clients)
         await closer.asend(None)  # registers it with the loop's async-generator hooks
         _closers[loop] = closer
-    client = clients.get(url)
+    url, cluster = parse_url(url, cluster)
+    key = f"{'cluster ' if cluster else ''}{url}"
+    client = clients.get(key)
     if client is None:
-        client = clients[url] = new_async_client(url)
+        client = clients[key] = new_async_client(url, cluster)
     return client
 
 

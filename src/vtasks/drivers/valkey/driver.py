@@ -7,7 +7,8 @@ plus the attempt number as fencing token). A batch of outcomes is one ``finish.l
 all in one pipeline. Recovery of dead processes reuses ``finish.lua`` with the dead claimer as the
 fence, so a late finish by a process that was presumed dead, or a concurrent recoverer, loses
 cleanly. An idle worker blocks on the queues' wake lists (a BLPOP of at most ``blocking_timeout``
-seconds); polling stays the correctness path. Timestamps come from Python, as in the SQL drivers.
+seconds, see ``wake.py``); polling stays the correctness path. Enqueues, retries, recoveries,
+hand-backs, resumes and manual retries push wake tokens. Timestamps come from Python, as in the SQL drivers.
 
 ``recover_dead`` cannot see the process table and a queue's claims in one script (different hash
 slots), so it goes in steps: ``prune.lua`` drops the stale processes and lists the live ones and
@@ -18,7 +19,6 @@ prune is alive, not an orphan's owner); ``finish.lua`` releases the rest, fenced
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections import defaultdict
@@ -35,6 +35,7 @@ from vtasks.drivers.valkey import client as _client
 from vtasks.drivers.valkey.keys import DEFAULT_PREFIX, global_keys, queue_keys
 from vtasks.drivers.valkey.records import build_claim, decode_text, from_us, to_us
 from vtasks.drivers.valkey.scripts import SCRIPTS, WAKE_CAP, Call, arun
+from vtasks.drivers.valkey.wake import WakeListener
 from vtasks.wire import codec
 
 logger = logging.getLogger("vtasks.valkey")
@@ -66,23 +67,22 @@ class ValkeyDriver:
 
     def __init__(
         self, url: str, *, prefix: str = DEFAULT_PREFIX, blocking_timeout: float = 1.0,
-        dlq_cap: int | None = None,
+        dlq_cap: int | None = None, cluster: bool = False,
     ) -> None:  # fmt: skip
         self.url = url
+        self.cluster = _client.parse_url(url, cluster)[1]
         self.prefix = prefix
         self.blocking_timeout = blocking_timeout
         self.dlq_cap = dlq_cap if dlq_cap is not None else dlq_cap_from_env()
         self.keys = global_keys(prefix)
         self._client: Any = None
-        self._pop: asyncio.Task[Any] | None = None
-        self._pop_queues: tuple[str, ...] = ()
-        self._listening = True
+        self._wake = WakeListener(lambda: self._client, prefix, blocking_timeout, self.cluster)
 
     # -- plumbing ------------------------------------------------------------------------------
     async def open(self) -> None:
         if self._client is not None:
             return
-        client = _client.new_async_client(self.url)
+        client = _client.new_async_client(self.url, self.cluster)
         try:
             await client.ping()
         except BaseException:
@@ -91,10 +91,7 @@ class ValkeyDriver:
         self._client = client
 
     async def close(self) -> None:
-        pop, self._pop = self._pop, None
-        if pop is not None:
-            pop.cancel()
-            await asyncio.gather(pop, return_exceptions=True)
+        await self._wake.close()
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
@@ -114,7 +111,7 @@ class ValkeyDriver:
             now = timezone.now()
             k = queue_keys(self.prefix, queue)
             call = Call(
-                SCRIPTS["claim"], (k.ready, k.delayed, k.running),
+                SCRIPTS["claim"], (k.ready, k.delayed, k.running, k.paused),
                 (k.task_prefix, limit - len(claims), process_id, pid_json, to_us(now), PROMOTE_MAX),
             )  # fmt: skip
             try:
@@ -164,8 +161,8 @@ class ValkeyDriver:
     def _finish_call(self, queue: str, args: list[Any]) -> Call:
         k = queue_keys(self.prefix, queue)
         return Call(
-            SCRIPTS["finish"], (k.delayed, k.running, k.dead),
-            (k.task_prefix, k.unique_prefix, self.dlq_cap, *args),
+            SCRIPTS["finish"], (k.delayed, k.running, k.dead, k.wake),
+            (k.task_prefix, k.unique_prefix, self.dlq_cap, WAKE_CAP, *args),
         )  # fmt: skip
 
     async def hand_back(self, claims: Sequence[Claim], process_id: str) -> None:
@@ -186,62 +183,26 @@ class ValkeyDriver:
             await self._run(calls)
 
     async def next_due(self, queues: Sequence[str]) -> datetime | None:
-        """The earliest delayed time, or now when a queue has ready messages."""
+        """The earliest delayed time, or now when a queue has ready messages; paused queues have
+        nothing due (an idle worker would otherwise spin on their ready messages)."""
         if self._client is None:
             raise RuntimeError("ValkeyDriver.open() was not awaited")
         pipe = self._client.pipeline(transaction=False)
         for queue in queues:
             k = queue_keys(self.prefix, queue)
+            pipe.exists(k.paused)
             pipe.zcard(k.ready)
             pipe.zrange(k.delayed, 0, 0, withscores=True)
         replies = await pipe.execute()
-        if any(replies[0::2]):
+        served = [replies[i : i + 3] for i in range(0, len(replies), 3) if not replies[i]]
+        if any(ready for _, ready, _ in served):
             return timezone.now()
-        scores = [int(first[0][1]) for first in replies[1::2] if first]
+        scores = [int(first[0][1]) for _, _, first in served if first]
         return from_us(min(scores)) if scores else None
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
-        """Return when a wake token arrives or after ``timeout``; a connection problem just sleeps.
-
-        The blocking pop runs as the driver's own task, shielded from the caller's cancellation
-        (the worker cancels this wait whenever a slot frees): cancelling a pop mid-flight would cost
-        the connection. A pop still in flight is picked up again by the next wait.
-        """
-        if timeout <= 0:
-            return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        wanted = tuple(queues)
-        while (remaining := deadline - loop.time()) > 0:
-            if self._pop is None or self._pop_queues != wanted:
-                if self._pop is not None:
-                    # Other queues: stop it, or it would take the next token of a shared queue.
-                    self._pop.add_done_callback(_ignore_outcome)
-                    self._pop.cancel()
-                self._pop_queues = wanted
-                self._pop = asyncio.ensure_future(self._blpop(wanted))
-            pop = self._pop
-            try:
-                token = await asyncio.wait_for(asyncio.shield(pop), remaining)
-            except TimeoutError:
-                return
-            except Exception as exc:
-                self._pop = None
-                if self._listening:  # Log each outage once, not on every idle poll.
-                    logger.warning(
-                        "vtasks: blocking pop failed (%s); polling until it is back", exc
-                    )
-                self._listening = False
-                await asyncio.sleep(max(0.0, deadline - loop.time()))
-                return
-            self._pop = None
-            self._listening = True
-            if token is not None:
-                return
-
-    async def _blpop(self, queues: tuple[str, ...]) -> Any:
-        wake = [queue_keys(self.prefix, queue).wake for queue in queues]
-        return await self._client.blpop(wake, timeout=self.blocking_timeout)
+        """Return when a wake token arrives or after ``timeout`` (see ``wake.WakeListener``)."""
+        await self._wake.wait(queues, timeout)
 
     # -- processes -----------------------------------------------------------------------------
     async def register(self, info: ProcessInfo) -> None:
@@ -303,11 +264,6 @@ class ValkeyDriver:
         scores = await self._client.zmscore(self.keys.processes, claimers)
         alive = {c for c, s in zip(claimers, scores, strict=True) if s is not None and s >= cutoff}
         return [(q, row) for q, row in orphans if row[1].decode() not in alive]
-
-
-def _ignore_outcome(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 def _outcome_args(outcome: Outcome, process_id: str) -> list[Any]:

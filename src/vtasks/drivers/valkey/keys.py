@@ -7,6 +7,7 @@ Layout (``P`` is the backend's ``PREFIX``, default ``vt``):
   ``:ready`` (zset id -> priority band + sequence), ``:delayed`` (zset id -> due time in µs),
   ``:running`` (zset id -> claim time in µs), ``:dead`` (list of failed ids, newest first, capped),
   ``:wake`` (list of wake-up tokens for blocked workers), ``:seq`` (FIFO counter),
+  ``:paused`` (string: present while the queue is paused; claims skip the queue),
   ``:t:<id>`` (hash: one task's message and state), ``:u:<unique key>`` (string: the holder's id).
 * global, under ``{P}``: ``:processes`` (zset process id -> last heartbeat in µs), ``:p:<id>``
   (hash: a process row), ``:queues`` (set of queue names ever enqueued to or served).
@@ -33,6 +34,7 @@ class QueueKeys:
     dead: str
     wake: str
     seq: str
+    paused: str
     task_prefix: str
     unique_prefix: str
 
@@ -58,7 +60,8 @@ def queue_keys(prefix: str, queue: str) -> QueueKeys:
     tag = f"{{{prefix}:q:{queue}}}"
     return QueueKeys(
         queue=queue, ready=f"{tag}:ready", delayed=f"{tag}:delayed", running=f"{tag}:running",
-        dead=f"{tag}:dead", wake=f"{tag}:wake", seq=f"{tag}:seq", task_prefix=f"{tag}:t:",
+        dead=f"{tag}:dead", wake=f"{tag}:wake", seq=f"{tag}:seq", paused=f"{tag}:paused",
+        task_prefix=f"{tag}:t:",
         unique_prefix=f"{tag}:u:",
     )  # fmt: skip
 

@@ -3,6 +3,11 @@
 Scripts run with EVALSHA (the SHA1 is computed locally, so no load round trip up front); a server
 that does not know a script yet (first use, restart, ``SCRIPT FLUSH``) answers NOSCRIPT, and only
 those calls are loaded and sent again. Several calls go out in one pipeline: one round trip.
+
+The loading is a plain ``SCRIPT LOAD`` call, not a pipeline entry: a cluster client sends it to
+every primary, where a keyless command in a cluster pipeline would have no node to go to. Every
+script touches the keys of one hash slot only (a queue's ``{P:q:<queue>}`` keys, or the global
+``{P}`` ones, never both), so a cluster routes each call whole to one node.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ WAKE_CAP = 16
 NAMES = (
     "enqueue", "claim", "finish", "hand_back", "find_orphans",
     "register", "heartbeat", "deregister", "prune",
+    "depths", "resume", "clear", "retry",
 )  # fmt: skip
 
 
@@ -51,7 +57,9 @@ SCRIPTS: dict[str, Script] = {name: _load(name) for name in NAMES}
 
 def _queue(pipe: Any, calls: Sequence[Call]) -> None:
     for call in calls:
-        pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+        # execute_command, not evalsha(): valkey-py's sync cluster pipeline blocks the method
+        # (it cannot check one script's keys share a slot; ours always do) but routes the command.
+        pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
 
 
 def _missing(results: list[Any]) -> list[int]:
@@ -74,12 +82,11 @@ def run(client: Any, calls: Sequence[Call], before: Sequence[Sequence[Any]] = ()
     results = pipe.execute(raise_on_error=False)[len(before) :]
     missing = _missing(results)
     if missing:
-        retry = client.pipeline(transaction=False)
         for script in {calls[i].script for i in missing}:
-            retry.script_load(script.text)
+            client.script_load(script.text)
+        retry = client.pipeline(transaction=False)
         _queue(retry, [calls[i] for i in missing])
-        again = retry.execute(raise_on_error=False)[-len(missing) :]
-        for i, result in zip(missing, again, strict=True):
+        for i, result in zip(missing, retry.execute(raise_on_error=False), strict=True):
             results[i] = result
     return _raise_errors(results)
 
@@ -95,11 +102,10 @@ async def arun(
     results = (await pipe.execute(raise_on_error=False))[len(before) :]
     missing = _missing(results)
     if missing:
-        retry = client.pipeline(transaction=False)
         for script in {calls[i].script for i in missing}:
-            retry.script_load(script.text)
+            await client.script_load(script.text)
+        retry = client.pipeline(transaction=False)
         _queue(retry, [calls[i] for i in missing])
-        again = (await retry.execute(raise_on_error=False))[-len(missing) :]
-        for i, result in zip(missing, again, strict=True):
+        for i, result in zip(missing, await retry.execute(raise_on_error=False), strict=True):
             results[i] = result
     return _raise_errors(results)

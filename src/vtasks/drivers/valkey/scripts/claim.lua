@@ -1,11 +1,15 @@
 -- Claim up to limit messages of one queue for one process: promote due delayed messages, then
 -- pop the best-scored ready ones and mark them RUNNING under the process's lease.
--- KEYS: ready, delayed, running
+-- A paused queue (its flag key exists) gives nothing: checked here, so pausing costs no round trip.
+-- KEYS: ready, delayed, running, paused
 -- ARGV: task_prefix, limit, process_id, process_id as JSON, now (µs), promote_max
 -- Returns per claim: id, message, attempts before, worker_ids before, errors, started_at,
 -- max_attempts, unique_key.
 local task_prefix, limit, pid, pid_json = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local now, promote_max = ARGV[5], tonumber(ARGV[6])
+if redis.call('EXISTS', KEYS[4]) == 1 then
+    return {}
+end
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, promote_max)
 for _, id in ipairs(due) do
     local score = redis.call('HGET', task_prefix .. id, 'score')

@@ -1,5 +1,6 @@
 -- Enqueue a batch of messages into one queue; unique keys are taken in the same step.
--- KEYS: ready, delayed, seq, wake
+-- A paused queue gets no wake-up tokens (nobody could claim what they announce).
+-- KEYS: ready, delayed, seq, wake, paused
 -- ARGV: task_prefix, unique_prefix, wake_cap, then per message 9 values:
 --   id, message, priority, available_at (µs), delayed ('1': wait in the delayed set),
 --   max_attempts, unique key ('' none), unique ttl in ms ('' none), release on finish ('1'/'0')
@@ -43,6 +44,9 @@ for i = 4, #ARGV, 9 do
 end
 -- One token per ready message (capped) wakes that many blocked workers; stale tokens cost an
 -- idle worker one empty claim each, so the list stays short.
+if redis.call('EXISTS', KEYS[5]) == 1 then
+    ready_count = 0
+end
 for _ = 1, math.min(ready_count, wake_cap) do
     redis.call('LPUSH', KEYS[4], '1')
 end

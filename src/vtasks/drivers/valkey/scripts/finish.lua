@@ -1,15 +1,19 @@
 -- Record a batch of outcomes of one queue. Each applies only while its fence holds (the record
 -- is RUNNING, claimed by the given process, at the given attempt).
 -- Also used to release the claims of dead processes (the claimer is named per outcome).
--- KEYS: delayed, running, dead
--- ARGV: task_prefix, unique_prefix, dlq_cap, then per outcome 9 values:
+-- A retry (READY again, whether from a worker's outcome or a dead claimer's release) pushes one
+-- wake-up token: an idle worker then wakes, finds the retry's due time with next_due and sleeps
+-- just until then, instead of noticing it only at its next poll.
+-- KEYS: delayed, running, dead, wake
+-- ARGV: task_prefix, unique_prefix, dlq_cap, wake_cap, then per outcome 9 values:
 --   id, claimed_by, attempt, status (READY/SUCCESSFUL/FAILED), errors (JSON text),
 --   at (µs: retry time for READY, finish time otherwise), return_value ('' none),
 --   expires_at (µs, '' keeps the record), drop ('1': delete the finished record now)
 -- Returns {1 (applied) or 0 (refused) per outcome in order, dead letters evicted by the cap}.
 local task_prefix, unique_prefix, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local applied, evicted = {}, 0
-for i = 4, #ARGV, 9 do
+local wake_cap = tonumber(ARGV[4])
+local applied, evicted, retried = {}, 0, false
+for i = 5, #ARGV, 9 do
     local id, claimed_by, attempt, status = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
     local errors, at, return_value = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
     local expires_at, drop = ARGV[i + 7], ARGV[i + 8]
@@ -24,6 +28,7 @@ for i = 4, #ARGV, 9 do
         if status == 'READY' then
             redis.call('HSET', key, 'status', 'READY', 'errors', errors, 'available_at', at)
             redis.call('ZADD', KEYS[1], at, id)
+            retried = true
         else
             -- A final outcome frees the unique key, if this task still holds it.
             if f[4] and f[4] ~= '' and redis.call('GET', unique_prefix .. f[4]) == id then
@@ -54,5 +59,9 @@ for i = 4, #ARGV, 9 do
             end
         end
     end
+end
+if retried then
+    redis.call('LPUSH', KEYS[4], '1')
+    redis.call('LTRIM', KEYS[4], 0, wake_cap - 1)
 end
 return {applied, evicted}
