@@ -34,3 +34,11 @@ class TaskTimeout(VTasksError, TimeoutError):
 
 class ProcessPruned(VTasksError):
     """This process's row was removed from the process table: it must stop claiming."""
+
+
+class Revoked(VTasksError):
+    """The task was revoked before it started (``AsyncResult.revoke()`` in ``vtasks.compat.celery``)."""
+
+
+class TaskFailed(VTasksError):
+    """Stands for a failed task's exception when its class cannot be rebuilt from the result."""

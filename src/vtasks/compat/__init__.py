@@ -1,0 +1,1 @@
+"""Compatibility layers for moving existing code onto vtasks (``vtasks.compat.celery``)."""
