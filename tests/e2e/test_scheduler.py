@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.conftest import db_aliases
-from tests.helpers import ROOT
+from tests.helpers import ROOT, wait_for
 from vtasks.models import ScheduleSlot, TaskRecord
 
 pytestmark = pytest.mark.timeout(120)
@@ -35,6 +35,12 @@ def test_three_schedulers_fire_each_one_second_slot_exactly_once(tmp_path):
     with open(tmp_path / "schedulers.log", "ab") as log:
         procs = [_scheduler(alias, log) for alias in aliases for _ in range(3)]
     try:
+        # Count from the first fired slot: starting Django in nine processes on a loaded machine
+        # takes seconds, and that is not what this test measures.
+        wait_for(
+            lambda: all(ScheduleSlot.objects.using(a).exists() for a in aliases),
+            timeout=60, what="every backend's first slot",
+        )  # fmt: skip
         time.sleep(RUN_FOR)
     finally:
         for proc in procs:
@@ -44,7 +50,7 @@ def test_three_schedulers_fire_each_one_second_slot_exactly_once(tmp_path):
     for alias in aliases:
         slots = list(ScheduleSlot.objects.using(alias).filter(schedule="tick").order_by("slot"))
         times = [datetime.strptime(s.slot, "%Y-%m-%dT%H:%M:%S.%fZ") for s in slots]
-        assert len(times) >= RUN_FOR - 4, f"{alias}: only {len(times)} slots fired"
+        assert len(times) >= RUN_FOR - 1, f"{alias}: only {len(times)} slots fired"
         assert all(b - a == timedelta(seconds=1) for a, b in zip(times, times[1:], strict=False)), (
             alias
         )
