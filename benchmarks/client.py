@@ -34,10 +34,13 @@ def _setup(system: str) -> ModuleType:
     return importlib.import_module(f"systems.{system}.adapter")
 
 
-def _task(kind: str) -> Any:
+def _task(adapter: ModuleType, kind: str) -> Any:
+    """The task to enqueue: the adapter's own (Celery), else one of ``benchtasks.tasks``."""
+    if hasattr(adapter, "task"):
+        return adapter.task(kind)
     from benchtasks import tasks
 
-    return tasks.anoop if kind == "async" else tasks.noop
+    return {"async": tasks.anoop, "sleep": tasks.asleep}.get(kind, tasks.noop)
 
 
 def _keys(prefix: str, n: int) -> list[str]:
@@ -92,6 +95,8 @@ def cmd_enqueue(adapter: ModuleType, task: Any, args: argparse.Namespace) -> dic
             return {"n": 0, "unsupported": True}
         seconds = enqueue_bulk(adapter, task, keys, args.chunk)
     elif args.mode == "async":
+        if getattr(adapter, "ASYNC_API", "aenqueue") is None:
+            return {"n": 0, "unsupported": True}
         seconds = enqueue_async(task, keys)
     else:
         seconds = enqueue_sync(task, keys)
@@ -161,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--system", required=True)
-    parser.add_argument("--task-kind", choices=("sync", "async"), default="sync")
+    parser.add_argument("--task-kind", choices=("sync", "async", "sleep"), default="sync")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info")
     commands.add_parser("counts")
@@ -185,7 +190,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     adapter = _setup(args.system)
-    task = _task(args.task_kind)
+    task = _task(adapter, args.task_kind)
     commands: dict[str, Callable[[], dict[str, Any]]] = {
         "info": lambda: cmd_info(adapter),
         "counts": lambda: cmd_counts(adapter),

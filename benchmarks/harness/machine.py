@@ -12,7 +12,8 @@ from harness.config import REPO_DIR
 
 PACKAGES = (
     "vtasks", "django-vtasks", "django-tasks-db", "dj-queue", "Django", "asgiref", "psycopg",
-    "psycopg-binary", "psycopg-pool", "uvloop", "orjson",
+    "psycopg-binary", "psycopg-pool", "uvloop", "orjson", "valkey", "libvalkey", "django-vcache", "celery",
+    "kombu", "redis",
 )  # fmt: skip
 
 
@@ -37,7 +38,13 @@ def machine() -> dict[str, str]:
         "cpu": _cpu_model(),
         "kernel": platform.release(),
         "python": platform.python_version(),
+        "load": load_average(),
     }
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: other work competes with the benchmark for the CPUs."""
+    return " / ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def versions() -> dict[str, str]:

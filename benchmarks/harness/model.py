@@ -83,6 +83,20 @@ class ProcessRun:
 
 
 @dataclass(slots=True, kw_only=True)
+class SleepRun(ProcessRun):
+    """A queue of tasks that each sleep ``sleep_seconds`` and then record (the time is their end)."""
+
+    sleep_seconds: float = 0.05
+
+    @property
+    def sleep_rate(self) -> float | None:
+        """Tasks ÷ (the first task's start → the last task's end): no worker start-up in it."""
+        if self.seconds is None or self.startup_seconds is None or self.timed_out:
+            return None
+        return self.n / (self.seconds - self.startup_seconds + self.sleep_seconds)
+
+
+@dataclass(slots=True, kw_only=True)
 class Latency:
     samples_ms: list[float]
     missed: int
@@ -113,4 +127,5 @@ class SystemResult:
     tuning: list[ProcessRun] = field(default_factory=list)
     process: ProcessRun | None = None
     latency: Latency | None = None
+    sleep: list[SleepRun] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)

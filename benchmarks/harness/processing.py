@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from benchtasks.completions import CompletionReader
 
 from harness.context import Context
-from harness.model import Check, ProcessRun
+from harness.model import Check, ProcessRun, SleepRun
 from harness.procs import StepError, Worker
 
 # After the last expected completion: time for late duplicates and the worker's final acks.
@@ -29,13 +29,23 @@ def check_keys(reader: CompletionReader, expected: Sequence[str]) -> Check:
 
 
 def process_run(ctx: Context, concurrency: int, n: int, prefix: str) -> ProcessRun:
-    """Start one worker on a queue of ``n`` tasks; time spawn -> the n-th completion."""
-    keys = keys_for(prefix, n)
+    """Start one worker on a queue of ``n`` no-op tasks; time spawn -> the n-th completion."""
+    return _timed_run(ctx, ProcessRun(concurrency=concurrency, n=n), prefix, sleeping=False)
+
+
+def sleep_run(ctx: Context, concurrency: int, n: int, prefix: str) -> SleepRun:
+    """The same with a queue of tasks that sleep 50 ms, under the system's ``sleep_worker``."""
+    run = _timed_run(ctx, SleepRun(concurrency=concurrency, n=n), prefix, sleeping=True)
+    assert isinstance(run, SleepRun)
+    return run
+
+
+def _timed_run(ctx: Context, run: ProcessRun, prefix: str, *, sleeping: bool) -> ProcessRun:
+    keys = keys_for(prefix, run.n)
     wanted = set(keys)
     out_dir = ctx.out_dir(f"{prefix}-out")
     reader = CompletionReader(out_dir)
-    run = ProcessRun(concurrency=concurrency, n=n)
-    worker = ctx.worker(concurrency, out_dir, f"worker-{prefix}.log")
+    worker = ctx.worker(run.concurrency, out_dir, f"worker-{prefix}.log", sleeping=sleeping)
     try:
         run.timed_out = not _wait_all(worker, reader, wanted, ctx.scale.process_timeout)
         times = [reader.first_seen[k] for k in wanted if k in reader.first_seen]

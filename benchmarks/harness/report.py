@@ -1,4 +1,8 @@
-"""RESULTS.md: one table per metric, each figure beside its ratio to the best peer, and the context."""
+"""RESULTS.md: per family, one table per metric, each figure beside its ratio to the best peer.
+
+The file holds one section per family between ``<!-- family:NAME -->`` markers; a run replaces the
+sections of the families it ran and keeps the others.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from harness.targets import (
     process_rate,
     sync_rate,
 )
+from harness.valkey import BenchmarkLine
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,6 +37,7 @@ class RunInfo:
     postgres: dict[str, str]
     pgbench_version: str
     vtasks_revision: str
+    valkey: dict[str, str]
 
 
 def _num(value: float | None, digits: int = 0) -> str:
@@ -64,7 +70,9 @@ def _missing(result: SystemResult, get: Getter) -> str:
     if "install" in result.errors:
         return "not installed (see Problems)"
     if get is bulk_rate and result.bulk_api is None and result.info:
-        return "n/a: no bulk enqueue API"
+        return "n/a: no bulk enqueue API faster than a loop"
+    if get is async_rate and result.info and "async enqueue" not in result.errors:
+        return "n/a: no async enqueue API"
     failed = [name for name in result.errors]
     return f"failed: {', '.join(failed)} (see Problems)" if failed else "not measured"
 
@@ -130,14 +138,14 @@ def _memory_section(results: Sequence[SystemResult]) -> list[str]:
     return _table(["system", "worker process MB", "whole tree MB", "processes"], rows)
 
 
-def _context_section(run: RunInfo, results: Sequence[SystemResult]) -> list[str]:
-    m, pgf = run.machine, run.postgres
+def _context_section(run: RunInfo, results: Sequence[SystemResult], store: str) -> list[str]:
+    m = run.machine
     drivers = [f"`{r.info['driver']}`" for r in results if r.info.get("driver")]
     lines = [
         "## Machine and versions", "",
-        f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} memory, Linux {m['kernel']}",
-        f"- PostgreSQL {pgf.get('version')} on the same machine (synchronous_commit={pgf.get('synchronous_commit')}, "
-        f"fsync={pgf.get('fsync')}, shared_buffers={pgf.get('shared_buffers')}); {run.pgbench_version}",
+        f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} memory, Linux {m['kernel']}; "
+        f"load average (1 / 5 / 15 min) when the results were written: {m.get('load', '?')}",
+        store,
         f"- Python {m['python']}; vtasks at commit {run.vtasks_revision}",
         "- Packages: " + ", ".join(f"{name} {version}" for name, version in run.versions.items()),
     ]  # fmt: skip
@@ -149,10 +157,15 @@ def _context_section(run: RunInfo, results: Sequence[SystemResult]) -> list[str]
     return lines + [""]
 
 
-def _settings_section(results: Sequence[SystemResult]) -> list[str]:
-    lines = ["## Settings per system", "",
-             "All: PostgreSQL with `CONN_MAX_AGE=None` (persistent connections), `DEBUG=False`, the "
-             "`django.tasks` logger at WARNING (no per-task log lines), each system in its own database.", ""]  # fmt: skip
+_PG_COMMON = ("All: PostgreSQL with `CONN_MAX_AGE=None` (persistent connections), `DEBUG=False`, the "
+              "`django.tasks` logger at WARNING (no per-task log lines), each system in its own database.")  # fmt: skip
+_VALKEY_COMMON = ("All: the same Redis, database 15, `FLUSHDB` before every phase and system; Django "
+                  "(for the vtasks systems and the clients) with an in-memory SQLite that no task uses, "
+                  "`DEBUG=False`, the `django.tasks` logger at WARNING.")  # fmt: skip
+
+
+def _settings_section(results: Sequence[SystemResult], common: str) -> list[str]:
+    lines = ["## Settings per system", "", common, ""]
     for r in results:
         lines.append(f"- **{r.name}** {r.version or '(not installed)'}: {r.settings}")
     return lines + [""]
@@ -180,16 +193,38 @@ def _pgbench_section(limit: PgbenchResult, results: Sequence[SystemResult]) -> l
     return ["## Physical limit: pgbench", "", head + f"**{limit.tps:,.0f} inserts/s**.{share}", ""]
 
 
-def render(
+def _head(run: RunInfo, family: str, targets: Sequence[Target]) -> list[str]:
+    return [
+        f"Written by `benchmarks/bench.py` on {run.date}, in {run.seconds / 60:.1f} minutes (the whole "
+        f"run), by:", "", f"    {run.command}", "",
+        f"Scale: {run.scale}; task body: {run.task_kind} no-op. See README.md for what each figure means.", "",
+        f"## Targets (vtasks, on {family})", "", "```", *[t.line for t in targets], "```", "",
+    ]  # fmt: skip
+
+
+def _pg_store(run: RunInfo) -> str:
+    pgf = run.postgres
+    return (f"- PostgreSQL {pgf.get('version')} on the same machine (synchronous_commit={pgf.get('synchronous_commit')}, "
+            f"fsync={pgf.get('fsync')}, shared_buffers={pgf.get('shared_buffers')}); {run.pgbench_version}")  # fmt: skip
+
+
+def _valkey_store(run: RunInfo) -> str:
+    v = run.valkey
+    return (f"- {v.get('version')} on the same machine, database {v.get('db')} (appendonly={v.get('appendonly')}, "
+            f"save={v.get('save')}, maxmemory={v.get('maxmemory')})")  # fmt: skip
+
+
+def _demote(lines: Sequence[str]) -> list[str]:
+    """Headings one level down, under the family's own ``##`` heading."""
+    return ["#" + line if line.startswith("#") else line for line in lines]
+
+
+def render_postgres(
     run: RunInfo, results: Sequence[SystemResult], limit: PgbenchResult, targets: Sequence[Target]
 ) -> str:
     lines = [
-        "# Benchmark results", "",
-        f"Written by `benchmarks/bench.py` on {run.date}, in {run.seconds / 60:.1f} minutes, by:", "",
-        f"    {run.command}", "",
-        f"Scale: {run.scale}; task body: {run.task_kind} no-op. See README.md for what each figure means.", "",
-        "## Targets (vtasks, on PostgreSQL)", "", "```", *[t.line for t in targets], "```", "",
-        *_context_section(run, results),
+        *_head(run, "PostgreSQL", targets),
+        *_context_section(run, results, _pg_store(run)),
         *_pgbench_section(limit, results),
         *_rate_section("1. Enqueue one by one, sync (`task.enqueue()` in a loop)", results, sync_rate,
                        "Each call is its own autocommit INSERT."),
@@ -207,6 +242,103 @@ def render(
         "## 6. Worker peak RSS (during the process-rate run)", "",
         "`VmHWM` from `/proc`: the largest process, and the sum over the worker's process tree.", "",
         *_memory_section(results),
-        *_settings_section(results), *_problems_section(results),
+        *_settings_section(results, _PG_COMMON), *_problems_section(results),
     ]  # fmt: skip
-    return "\n".join(lines).rstrip() + "\n"
+    return _family("postgres", "PostgreSQL family", lines)
+
+
+def _family(name: str, title: str, lines: Sequence[str]) -> str:
+    body = "\n".join(_demote(lines)).rstrip()
+    return f"<!-- family:{name} -->\n## {title}\n\n{body}\n<!-- /family:{name} -->\n"
+
+
+def _limit_section(limits: Sequence[BenchmarkLine], results: Sequence[SystemResult]) -> list[str]:
+    lines = ["## Physical limit: redis-benchmark", "",
+             "One client; SET and LPUSH requests/s, one round trip each, then 100 per round trip (`-P 100`):", ""]  # fmt: skip
+    for limit in limits:
+        found = ", ".join(f"{name} **{rate:,.0f}/s**" for name, rate in limit.rates.items())
+        lines.append(f"- `{limit.command}`: {found or 'not measured: ' + str(limit.error)}")
+    mine = next((sync_rate(r) for r in results if r.name == "vtasks"), None)
+    single = limits[0].rates.get("LPUSH") if limits else None
+    if mine and single:
+        lines += [
+            "",
+            f"vtasks' one-by-one sync enqueue is **{mine / single:.0%}** of one-client LPUSH round trips.",
+        ]
+    return lines + [""]
+
+
+def _sleep_section(results: Sequence[SystemResult]) -> list[str]:
+    rows = [
+        [r.name, str(s.concurrency), f"{s.n:,}", _num(s.sleep_rate), f"{s.n / s.concurrency * s.sleep_seconds:.2f}",
+         _num(s.startup_seconds, 2), _num(s.peak_process_mb, 1), s.check.text() if s.check else "—"]
+        for r in results for s in r.sleep
+    ]  # fmt: skip
+    header = [
+        "system",
+        "concurrency",
+        "tasks",
+        "tasks/s",
+        "ideal s",
+        "startup s",
+        "worker MB",
+        "check",
+    ]
+    return _table(header, rows) if rows else ["Not measured.", ""]
+
+
+def render_valkey(
+    run: RunInfo,
+    results: Sequence[SystemResult],
+    limits: Sequence[BenchmarkLine],
+    targets: Sequence[Target],
+) -> str:
+    lines = [
+        *_head(run, "Valkey", targets),
+        *_context_section(run, results, _valkey_store(run)),
+        *_limit_section(limits, results),
+        *_rate_section("1. Enqueue one by one, sync (`task.enqueue()` in a loop)", results, sync_rate,
+                       "Each call is its own round trip (Celery: `task.delay()`)."),
+        *_rate_section("2. Enqueue one by one, async (`await task.aenqueue()`)", results, async_rate,
+                       "One event loop (asyncio), awaiting each call in turn."),
+        *_rate_section("3. Bulk enqueue (each system's own bulk API)", results, bulk_rate,
+                       "Calls of 1,000 tasks each: " + "; ".join(
+                           f"{r.name} `{r.bulk_api}`" for r in results if r.bulk_api) + "."),
+        "## 4. Process rate: one worker process, no-op tasks", "",
+        "Tasks/s = tasks ÷ (worker spawn → the last task's start); steady = first → last task (no start-up).", "",
+        *_process_section(results), *_tuning_section(results),
+        "## 5. Pickup latency with an idle worker", "",
+        "One task at a time; latency = the task body's start − the moment just before `enqueue()`.", "",
+        *_latency_section(results),
+        "## 6. Worker peak RSS (during the process-rate run)", "",
+        "`VmHWM` from `/proc`: the largest process, and the sum over the worker's process tree.", "",
+        *_memory_section(results),
+        "## 7. Tasks that sleep 50 ms", "",
+        "vtasks and django-vtasks: `async def` with `await asyncio.sleep(0.05)`; Celery: `time.sleep(0.05)` in its "
+        "threads pool. The queue is full before the worker starts; each task records at its end, so tasks/s = "
+        "tasks ÷ (the first task's start → the last task's end), without the worker's start-up. "
+        "\"ideal s\" = tasks ÷ concurrency × 50 ms.", "",
+        *_sleep_section(results),
+        *_settings_section(results, _VALKEY_COMMON), *_problems_section(results),
+    ]  # fmt: skip
+    return _family("valkey", "Valkey family", lines)
+
+
+def merge(existing: str, sections: dict[str, str]) -> str:
+    """RESULTS.md with the sections of the families just run; the others kept from ``existing``."""
+    from harness.catalog import FAMILIES
+
+    parts = ["# Benchmark results", "", "Two families, each measured on its own store and judged against its own "
+             "targets; `benchmarks/run --family postgres|valkey|all` (default all) rewrites the families it runs.", ""]  # fmt: skip
+    for family in FAMILIES:
+        section = sections.get(family) or _old_section(existing, family)
+        if section:
+            parts.append(section)
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _old_section(text: str, family: str) -> str | None:
+    start, end = f"<!-- family:{family} -->", f"<!-- /family:{family} -->"
+    if start not in text or end not in text:
+        return None
+    return text[text.index(start) : text.index(end) + len(end)] + "\n"

@@ -6,13 +6,13 @@ import shutil
 from collections.abc import Callable, Sequence
 from importlib import metadata
 
-from harness import pg
+from harness import pg, valkey
 from harness.catalog import PYTHON, System
-from harness.config import WORK_DIR, PgServer, Scale
+from harness.config import WORK_DIR, PgServer, Scale, ValkeyServer
 from harness.context import Context
 from harness.latency import measure_latency
 from harness.model import ProcessRun, Rate, StoredCheck, SystemResult
-from harness.processing import process_run
+from harness.processing import process_run, sleep_run
 from harness.procs import StepError, run_plain
 
 
@@ -30,7 +30,13 @@ def install_error(system: System) -> str:
 
 
 def run_system(
-    system: System, scale: Scale, server: PgServer, *, task_kind: str, tune: bool
+    system: System,
+    scale: Scale,
+    server: PgServer,
+    broker: ValkeyServer,
+    *,
+    task_kind: str,
+    tune: bool,
 ) -> SystemResult:
     result = SystemResult(
         name=system.name, version=installed_version(system.package), settings=system.settings
@@ -41,16 +47,16 @@ def run_system(
     work = WORK_DIR / system.project
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    ctx = Context(system=system, scale=scale, server=server, task_kind=task_kind, tune=tune,
-                  db=f"vtasks_bench_{system.project}", work=work)  # fmt: skip
+    ctx = Context(system=system, scale=scale, server=server, broker=broker, task_kind=task_kind,
+                  tune=tune, db=f"vtasks_bench_{system.project}", work=work)  # fmt: skip
     try:
         _step(result, "setup", lambda: _setup(ctx, result))
         if "setup" not in result.errors:
-            for name, step in _STEPS:
+            for name, step in _steps(system):
                 print(f"  {system.name}: {name}", flush=True)
                 _step(result, name, lambda step=step: step(ctx, result))  # type: ignore[misc]
     finally:
-        pg.drop_database(server, ctx.db)
+        _teardown(ctx)
     return result
 
 
@@ -63,19 +69,32 @@ def _step(result: SystemResult, name: str, action: Callable[[], None]) -> None:
 
 
 def _setup(ctx: Context, result: SystemResult) -> None:
-    pg.recreate_database(ctx.server, ctx.db)
-    argv = [PYTHON, "-m", "django", "migrate", "--noinput", "-v", "0"]
-    run_plain(argv, env=ctx.env(), timeout=300, log=ctx.work / "migrate.log")
-    ctx.keep_tables = pg.populated_tables(ctx.server, ctx.db)
+    if ctx.on_valkey:
+        valkey.flush(ctx.broker)
+    else:
+        pg.recreate_database(ctx.server, ctx.db)
+        argv = [PYTHON, "-m", "django", "migrate", "--noinput", "-v", "0"]
+        run_plain(argv, env=ctx.env(), timeout=300, log=ctx.work / "migrate.log")
+        ctx.keep_tables = pg.populated_tables(ctx.server, ctx.db)
     result.info = ctx.client("info")
     result.bulk_api = result.info.get("bulk_api")
 
 
+def _teardown(ctx: Context) -> None:
+    if ctx.on_valkey:
+        valkey.flush(ctx.broker)
+    else:
+        pg.drop_database(ctx.server, ctx.db)
+
+
 # -- enqueue ---------------------------------------------------------------------------------------
-def _enqueue(ctx: Context, mode: str, n: int, prefix: str) -> Rate | None:
-    """Enqueue ``n`` tasks keyed ``prefix0..``; ``None`` when the system has no bulk API."""
-    out = ctx.client("enqueue", "--mode", mode, "--n", str(n), "--prefix", prefix,
-                     "--chunk", str(ctx.scale.bulk_chunk))  # fmt: skip
+def _enqueue(
+    ctx: Context, mode: str, n: int, prefix: str, *, kind: str | None = None
+) -> Rate | None:
+    """Enqueue ``n`` tasks keyed ``prefix0..``; ``None`` when the system lacks that API."""
+    args = ["enqueue", "--mode", mode, "--n", str(n), "--prefix", prefix,
+            "--chunk", str(ctx.scale.bulk_chunk)]  # fmt: skip
+    out = ctx.client(*args, task_kind=kind) if kind else ctx.client(*args)
     if out.get("unsupported"):
         return None
     return Rate(n=out["n"], seconds=out["seconds"], rate=out["rate"])
@@ -97,15 +116,18 @@ def step_sync(ctx: Context, result: SystemResult) -> None:
 def step_async(ctx: Context, result: SystemResult) -> None:
     ctx.reset()
     result.async_ = _enqueue(ctx, "async", ctx.scale.async_n, "a")
-    _stored_check(ctx, result, "async", ctx.scale.async_n)
+    if result.async_ is not None:
+        _stored_check(ctx, result, "async", ctx.scale.async_n)
 
 
-def _fill_queue(ctx: Context, result: SystemResult, n: int, prefix: str) -> Rate | None:
+def _fill_queue(
+    ctx: Context, result: SystemResult, n: int, prefix: str, *, kind: str | None = None
+) -> Rate | None:
     """Enqueue ``n`` tasks in bulk when the system can, else one by one; the bulk rate or ``None``."""
     ctx.reset()
-    rate = _enqueue(ctx, "bulk", n, prefix) if result.bulk_api else None
+    rate = _enqueue(ctx, "bulk", n, prefix, kind=kind) if result.bulk_api else None
     if rate is None:
-        _enqueue(ctx, "sync", n, prefix)
+        _enqueue(ctx, "sync", n, prefix, kind=kind)
     _stored_check(ctx, result, f"queue of {n} ({prefix})", n)
     return rate
 
@@ -143,10 +165,30 @@ def step_latency(ctx: Context, result: SystemResult) -> None:
     result.latency = measure_latency(ctx, best_concurrency(ctx.system, result.tuning))
 
 
-_STEPS: tuple[tuple[str, Callable[[Context, SystemResult], None]], ...] = (
+# -- 50 ms sleeping tasks -------------------------------------------------------------------------
+def step_sleep(ctx: Context, result: SystemResult) -> None:
+    """Per concurrency of ``scale.sleep_runs`` (vtasks: all; peers: the first only)."""
+    runs = ctx.scale.sleep_runs.items()
+    for concurrency, n in runs if not ctx.system.is_peer else list(runs)[:1]:
+        prefix = f"z{concurrency}-"
+        _fill_queue(ctx, result, n, prefix, kind="sleep")
+        run = sleep_run(ctx, concurrency, n, prefix)
+        result.sleep.append(run)
+        if run.timed_out:
+            raise StepError(f"not all {n} sleeping tasks ran within {ctx.scale.process_timeout:g}s")
+
+
+Step = Callable[[Context, SystemResult], None]
+_STEPS: tuple[tuple[str, Step], ...] = (
     ("sync enqueue", step_sync),
     ("async enqueue", step_async),
     ("tune concurrency", step_tune),
     ("bulk enqueue + process", step_process),
     ("pickup latency", step_latency),
 )
+
+
+def _steps(system: System) -> tuple[tuple[str, Step], ...]:
+    if system.sleep_worker is None:
+        return _STEPS
+    return (*_STEPS, ("50 ms sleeping tasks", step_sleep))

@@ -34,6 +34,18 @@ def p99(r: SystemResult) -> float | None:
     return r.latency.percentile(99) if r.latency else None
 
 
+def sleep_rate(r: SystemResult, concurrency: int) -> float | None:
+    run = next((run for run in r.sleep if run.concurrency == concurrency), None)
+    return run.sleep_rate if run else None
+
+
+def named(results: Sequence[SystemResult], get: Getter, name: str) -> tuple[str, float] | None:
+    """One peer's figure, by name (the Valkey targets compare with django-vtasks)."""
+    found = next((r for r in results if r.name == name), None)
+    value = get(found) if found else None
+    return None if value is None else (name, value)
+
+
 def best_peer(
     results: Sequence[SystemResult], get: Getter, *, higher: bool = True
 ) -> tuple[str, float] | None:
@@ -77,6 +89,31 @@ def judge(results: Sequence[SystemResult], pgbench_tps: float | None) -> list[Ta
         _floor_target("bulk enqueue >= 20,000 tasks/s", get(bulk_rate), 20_000.0, "tasks/s"),
         _ceiling_target("p99 pickup latency <= 20 ms", get(p99), 20.0, "ms"),
     ]
+
+
+def judge_valkey(results: Sequence[SystemResult]) -> list[Target]:
+    mine = _vtasks(results)
+    get = lambda f: f(mine) if mine else None  # noqa: E731
+    return [
+        _ratio_target(
+            "process rate >= 3x django-vtasks", get(process_rate),
+            named(results, process_rate, "django-vtasks"), 3.0,
+        ),
+        _ratio_target(
+            "one-by-one sync enqueue >= 1.5x django-vtasks", get(sync_rate),
+            named(results, sync_rate, "django-vtasks"), 1.5,
+        ),
+        _floor_target("bulk enqueue >= 100,000 tasks/s", get(bulk_rate), 100_000.0, "tasks/s"),
+        _ceiling_target("p99 pickup latency <= 1 ms", get(p99), 1.0, "ms"),
+        _floor_target(
+            "50 ms async sleeps at concurrency 100 >= 1,900 tasks/s",
+            get(lambda r: sleep_rate(r, 100)), 1900.0, "tasks/s",
+        ),
+        _floor_target(
+            "50 ms async sleeps at concurrency 1,000 >= 10,000 tasks/s",
+            get(lambda r: sleep_rate(r, 1000)), 10_000.0, "tasks/s",
+        ),
+    ]  # fmt: skip
 
 
 def _ratio_target(

@@ -35,3 +35,8 @@ LOGGING = {
 }
 
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "10"))
+
+# The Valkey family: the broker (a dedicated database number, flushed between systems).
+VALKEY_URL = os.environ.get("BENCH_VALKEY_URL", "redis://127.0.0.1:6379/15")
+# Valkey systems keep nothing in SQL; an in-memory SQLite only satisfies Django's transaction hooks.
+SQLITE_MEMORY = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
