@@ -44,6 +44,12 @@ async def _work(alias: str, queues: Sequence[str], concurrency: int) -> Worker:
     return worker
 
 
+def vtasks_command(*args: str) -> list[str]:
+    """The ``vtasks`` command line for the test settings, with ``args`` after it."""
+    return [sys.executable, "-m", "vtasks.cli.main", "--settings", "tests.settings",
+            "--pythonpath", str(ROOT), *args]  # fmt: skip
+
+
 def spawn_worker(alias: str, *args: str, log: Path | None = None) -> subprocess.Popen[bytes]:
     """Start ``vtasks worker`` for ``alias`` as a real process (same settings and databases)."""
     cmd = [sys.executable, "-m", "vtasks.cli.main", "--settings", "tests.settings",

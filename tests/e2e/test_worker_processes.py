@@ -159,35 +159,23 @@ def test_manage_py_runworker_and_vtasks_prune(alias, tmp_path):
 
 
 def test_vtasks_purge_command(alias, tmp_path):
-    import sys
-
-    from tests.helpers import ROOT, work
+    from tests.helpers import vtasks_command, work
 
     tasks.add.using(backend=alias, result_ttl=0.01).enqueue(1, 1)
     kept = tasks.add.using(backend=alias).enqueue(2, 2)
     work(alias)
     time.sleep(0.05)
-    cmd = [
-        sys.executable,
-        "-m",
-        "vtasks.cli.main",
-        "--settings",
-        "tests.settings",
-        "--pythonpath",
-        str(ROOT),
-    ]
     run = subprocess.run(
-        [*cmd, "purge", "--backend", alias], capture_output=True, text=True, timeout=60
+        vtasks_command("purge", "--backend", alias), capture_output=True, text=True, timeout=60
     )
     assert run.returncode == 0 and f"purged {storage.purged(alias, 1)} result(s)" in run.stdout
     assert [r["id"] for r in storage.records(alias)] == [kept.id]
 
 
 def test_vtasks_status_shows_queues_and_processes(db_alias, tmp_path):
-    import sys
     from datetime import timedelta
 
-    from tests.helpers import ROOT
+    from tests.helpers import vtasks_command
 
     tasks.add.using(backend=db_alias, queue_name="reports").enqueue(1, 1)
     tasks.add.using(backend=db_alias, queue_name="reports", run_after=timedelta(hours=1)).enqueue(
@@ -198,18 +186,10 @@ def test_vtasks_status_shows_queues_and_processes(db_alias, tmp_path):
         wait_for(
             lambda: ProcessRecord.objects.using(db_alias).exists(), what="the worker to register"
         )
-        cmd = [
-            sys.executable,
-            "-m",
-            "vtasks.cli.main",
-            "--settings",
-            "tests.settings",
-            "--pythonpath",
-            str(ROOT),
-        ]
         run = subprocess.run(
-            [*cmd, "status", "--backend", db_alias], capture_output=True, text=True, timeout=60
-        )
+            vtasks_command("status", "--backend", db_alias),
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
