@@ -179,12 +179,29 @@ async def _send(
     re-raised there so that ``sys.exc_info()`` is set as inside an ``except`` block. Django's own
     logging receivers do no I/O: when they are the only ones, they run right here.
     """
-    receivers = signal._live_receivers(type(backend))
-    sync_receivers = receivers[0] if isinstance(receivers, tuple) else receivers
-    if all(getattr(r, "__module__", "") == "django.tasks.signals" for r in sync_receivers):
+    if _only_djangos_receivers(signal, backend):
         _send_now(signal, backend, result, exc)
         return
     await threads.submit(_send_now, signal, backend, result, exc)
+
+
+#: (signal, sender) -> (receivers list identity and length, verdict). Django appends to and deletes
+#: from ``Signal.receivers`` in place and rebuilds it when weak receivers die, so identity plus
+#: length changes whenever the answer may: the check costs a dict look-up per task, not a scan.
+_receiver_verdicts: dict[tuple[int, type], tuple[tuple[int, int], bool]] = {}
+
+
+def _only_djangos_receivers(signal: Signal, backend: Any) -> bool:
+    key = (id(signal), type(backend))
+    state = (id(signal.receivers), len(signal.receivers))
+    cached = _receiver_verdicts.get(key)
+    if cached is not None and cached[0] == state:
+        return cached[1]
+    receivers = signal._live_receivers(type(backend))
+    sync_receivers = receivers[0] if isinstance(receivers, tuple) else receivers
+    verdict = all(getattr(r, "__module__", "") == "django.tasks.signals" for r in sync_receivers)
+    _receiver_verdicts[key] = (state, verdict)
+    return verdict
 
 
 def _send_now(signal: Signal, backend: Any, result: TaskResult, exc: BaseException | None) -> None:
