@@ -226,8 +226,16 @@ def render_postgres(
         *_head(run, "PostgreSQL", targets),
         *_context_section(run, results, _pg_store(run)),
         *_pgbench_section(limit, results),
-        *_rate_section("1. Enqueue one by one, sync (`task.enqueue()` in a loop)", results, sync_rate,
-                       "Each call is its own autocommit INSERT."),
+        *_common_sections(results, "Each call is its own autocommit INSERT."),
+        *_settings_section(results, _PG_COMMON), *_problems_section(results),
+    ]  # fmt: skip
+    return _family("postgres", "PostgreSQL family", lines)
+
+
+def _common_sections(results: Sequence[SystemResult], sync_note: str) -> list[str]:
+    """Sections 1 to 6, the same in every family but for what one sync enqueue costs."""
+    return [
+        *_rate_section("1. Enqueue one by one, sync (`task.enqueue()` in a loop)", results, sync_rate, sync_note),
         *_rate_section("2. Enqueue one by one, async (`await task.aenqueue()`)", results, async_rate,
                        "One event loop (asyncio), awaiting each call in turn."),
         *_rate_section("3. Bulk enqueue (each system's own bulk API)", results, bulk_rate,
@@ -242,9 +250,7 @@ def render_postgres(
         "## 6. Worker peak RSS (during the process-rate run)", "",
         "`VmHWM` from `/proc`: the largest process, and the sum over the worker's process tree.", "",
         *_memory_section(results),
-        *_settings_section(results, _PG_COMMON), *_problems_section(results),
     ]  # fmt: skip
-    return _family("postgres", "PostgreSQL family", lines)
 
 
 def _family(name: str, title: str, lines: Sequence[str]) -> str:
@@ -297,22 +303,7 @@ def render_valkey(
         *_head(run, "Valkey", targets),
         *_context_section(run, results, _valkey_store(run)),
         *_limit_section(limits, results),
-        *_rate_section("1. Enqueue one by one, sync (`task.enqueue()` in a loop)", results, sync_rate,
-                       "Each call is its own round trip (Celery: `task.delay()`)."),
-        *_rate_section("2. Enqueue one by one, async (`await task.aenqueue()`)", results, async_rate,
-                       "One event loop (asyncio), awaiting each call in turn."),
-        *_rate_section("3. Bulk enqueue (each system's own bulk API)", results, bulk_rate,
-                       "Calls of 1,000 tasks each: " + "; ".join(
-                           f"{r.name} `{r.bulk_api}`" for r in results if r.bulk_api) + "."),
-        "## 4. Process rate: one worker process, no-op tasks", "",
-        "Tasks/s = tasks ÷ (worker spawn → the last task's start); steady = first → last task (no start-up).", "",
-        *_process_section(results), *_tuning_section(results),
-        "## 5. Pickup latency with an idle worker", "",
-        "One task at a time; latency = the task body's start − the moment just before `enqueue()`.", "",
-        *_latency_section(results),
-        "## 6. Worker peak RSS (during the process-rate run)", "",
-        "`VmHWM` from `/proc`: the largest process, and the sum over the worker's process tree.", "",
-        *_memory_section(results),
+        *_common_sections(results, "Each call is its own round trip (Celery: `task.delay()`)."),
         "## 7. Tasks that sleep 50 ms", "",
         "vtasks and django-vtasks: `async def` with `await asyncio.sleep(0.05)`; Celery: `time.sleep(0.05)` in its "
         "threads pool. The queue is full before the worker starts; each task records at its end, so tasks/s = "
