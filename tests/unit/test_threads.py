@@ -41,3 +41,24 @@ async def test_an_abandoned_call_does_not_block_shutdown_without_wait():
     future.cancel()
     runner.shutdown(wait=False)
     release.set()
+
+
+async def test_blocking_calls_get_a_thread_each_up_to_the_size():
+    runner = ThreadRunner(8)
+    barrier = threading.Barrier(8, timeout=5)
+    try:
+        # Every call waits for the other seven: this only returns if eight run at once.
+        await asyncio.gather(*(runner.submit(barrier.wait) for _ in range(8)))
+        assert len(runner._threads) == 8
+    finally:
+        runner.shutdown()
+
+
+async def test_short_calls_in_turn_reuse_one_idle_thread():
+    runner = ThreadRunner(50)
+    try:
+        for i in range(100):
+            assert await runner.submit(lambda i=i: i) == i
+        assert len(runner._threads) == 1
+    finally:
+        runner.shutdown()

@@ -27,6 +27,9 @@ class ThreadRunner:
         self._lock = threading.Lock()
         self._wake_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: One permit per thread waiting for a call. A thread starts only when no permit is left,
+        #: so short calls share a few threads instead of waking ``size`` of them in turn.
+        self._idle = threading.Semaphore(0)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """Run ``fn(*args)`` on a thread; the returned future resolves on the calling loop."""
@@ -34,9 +37,9 @@ class ThreadRunner:
         if self._loop is None:
             self._loop = loop
         future = loop.create_future()
-        if len(self._threads) < self.size:
-            self._spawn()
         self._calls.put((future, fn, args))
+        if not self._idle.acquire(blocking=False) and len(self._threads) < self.size:
+            self._spawn()
         return future
 
     def shutdown(self, wait: bool = True) -> None:
@@ -65,14 +68,14 @@ class ThreadRunner:
                 error = exc
             with self._lock:
                 self._done.append((future, result, error))
-                if self._wake_pending:
-                    continue
-                self._wake_pending = True
-            assert self._loop is not None
-            try:
-                self._loop.call_soon_threadsafe(self._deliver)
-            except RuntimeError:  # The loop is closed: nobody is waiting any more.
-                return
+                wake, self._wake_pending = not self._wake_pending, True
+            if wake:
+                assert self._loop is not None
+                try:
+                    self._loop.call_soon_threadsafe(self._deliver)
+                except RuntimeError:  # The loop is closed: nobody is waiting any more.
+                    return
+            self._idle.release()
 
     def _deliver(self) -> None:
         with self._lock:
