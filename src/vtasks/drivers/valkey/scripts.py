@@ -20,6 +20,8 @@ from typing import Any
 
 from valkey.exceptions import NoScriptError
 
+from vtasks.drivers.valkey.exchange import exchange
+
 #: Wake-up tokens kept per queue: enough to wake a pool of idle workers for a burst, few enough
 #: that stale ones (nobody was waiting) cost an idle worker only a handful of empty claims.
 WAKE_CAP = 16
@@ -73,13 +75,38 @@ def _raise_errors(results: list[Any]) -> list[Any]:
     return results
 
 
-def run(client: Any, calls: Sequence[Call], before: Sequence[Sequence[Any]] = ()) -> list[Any]:
-    """Run ``calls`` in one pipeline (after the plain commands ``before``); script results only."""
+def run(client: Any, calls: Sequence[Call], after: Sequence[Sequence[Any]] = ()) -> list[Any]:
+    """Run ``calls``, then the plain commands ``after``, in one round trip; script results only.
+
+    ``after`` goes last so that its replies arrive with the scripts' (one read, not two).
+    """
+    if not hasattr(client, "connection_pool"):  # a cluster client: its pipeline routes by slot
+        return _run_pipeline(client, calls, after)
+    commands = [_evalsha(call) for call in calls]
+    results = exchange(client, [*commands, *after])[: len(calls)]
+    missing = _missing(results)
+    if missing:
+        for script in {calls[i].script for i in missing}:
+            client.script_load(script.text)
+        for i, result in zip(
+            missing, exchange(client, [commands[i] for i in missing]), strict=True
+        ):
+            results[i] = result
+    return _raise_errors(results)
+
+
+def _evalsha(call: Call) -> tuple[Any, ...]:
+    return ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+
+
+def _run_pipeline(
+    client: Any, calls: Sequence[Call], after: Sequence[Sequence[Any]] = ()
+) -> list[Any]:
     pipe = client.pipeline(transaction=False)
-    for command in before:
-        pipe.execute_command(*command)
     _queue(pipe, calls)
-    results = pipe.execute(raise_on_error=False)[len(before) :]
+    for command in after:
+        pipe.execute_command(*command)
+    results = pipe.execute(raise_on_error=False)[: len(calls)]
     missing = _missing(results)
     if missing:
         for script in {calls[i].script for i in missing}:
@@ -92,14 +119,14 @@ def run(client: Any, calls: Sequence[Call], before: Sequence[Sequence[Any]] = ()
 
 
 async def arun(
-    client: Any, calls: Sequence[Call], before: Sequence[Sequence[Any]] = ()
+    client: Any, calls: Sequence[Call], after: Sequence[Sequence[Any]] = ()
 ) -> list[Any]:
-    """``run`` on an asyncio client (the same steps, awaited)."""
+    """``run`` on an asyncio client, through its pipeline (the same steps, awaited)."""
     pipe = client.pipeline(transaction=False)
-    for command in before:
-        pipe.execute_command(*command)
     _queue(pipe, calls)
-    results = (await pipe.execute(raise_on_error=False))[len(before) :]
+    for command in after:
+        pipe.execute_command(*command)
+    results = (await pipe.execute(raise_on_error=False))[: len(calls)]
     missing = _missing(results)
     if missing:
         for script in {calls[i].script for i in missing}:

@@ -1,0 +1,93 @@
+"""The enqueue side's direct exchange: one thread-owned connection, replies in order, and a clean
+recovery when the server drops the connection."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+
+import pytest
+from valkey.exceptions import ConnectionError, ResponseError
+
+from tests.conftest import storage_for
+from vtasks.drivers.valkey import exchange as _exchange
+from vtasks.drivers.valkey.client import sync_client
+from vtasks.drivers.valkey.exchange import exchange
+
+
+@pytest.fixture
+def client(valkey: str) -> Iterator[object]:
+    yield sync_client(os.environ["VTASKS_TEST_VALKEY_URL"])
+
+
+@pytest.fixture
+def valkey() -> Iterator[str]:
+    yield from storage_for("valkey")
+
+
+def _client_ids(client: object) -> set[str]:
+    return {entry["id"] for entry in client.client_list()}  # type: ignore[attr-defined]
+
+
+def test_replies_come_back_in_order_with_errors_in_place(client: object) -> None:
+    key = f"{os.environ['VTASKS_TEST_VALKEY_PREFIX']}:exchange"
+    replies = exchange(
+        client, [("SET", key, "1"), ("INCRBY", key, "x"), ("INCR", key), ("DEL", key)]
+    )
+    assert replies[0] == b"OK"  # raw replies: no response callbacks on this path
+    assert isinstance(replies[1], ResponseError)
+    assert replies[2:] == [2, 1]
+
+
+def test_a_killed_connection_is_replaced_before_the_next_call(client: object) -> None:
+    exchange(client, [("PING",)])
+    mine = exchange(client, [("CLIENT", "ID")])[0]
+    client.client_kill_filter(_id=mine)  # type: ignore[attr-defined]
+    # The send may still succeed on the dead socket; then the read fails and drops it.
+    try:
+        exchange(client, [("PING",)])
+    except ConnectionError:
+        pass
+    assert exchange(client, [("CLIENT", "ID")])[0] != mine
+    assert exchange(client, [("PING",)]) == [b"PONG"]
+
+
+def test_each_thread_has_its_own_connection_and_closes_it_when_it_ends(client: object) -> None:
+    ids: list[int] = []
+
+    def in_thread() -> None:
+        ids.append(exchange(client, [("CLIENT", "ID")])[0])
+
+    exchange(client, [("PING",)])
+    mine = exchange(client, [("CLIENT", "ID")])[0]
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join()
+    gc.collect()
+    assert ids and ids[0] != mine
+    assert str(ids[0]) not in _client_ids(client), "a finished thread's connection stays open"
+    assert str(mine) in _client_ids(client)
+
+
+def test_a_forked_child_opens_its_own_connection(client: object) -> None:
+    mine = exchange(client, [("CLIENT", "ID")])[0]
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        # Threads of earlier tests may linger; this child only makes one call and exits.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.write(write, str(exchange(client, [("CLIENT", "ID")])[0]).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child_id = int(os.read(read, 64) or b"0")
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert child_id and child_id != mine
+    assert exchange(client, [("CLIENT", "ID")])[0] == mine
+    assert _exchange._held.pid == os.getpid()
