@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from vtasks.backends.base import make_result
+from vtasks.backends.receivers import only_djangos, wanted
 from vtasks.core.errors import EnvelopeError, TaskTimeout, UnknownTask
 from vtasks.core.retry import retry_delay
 from vtasks.drivers.base import Claim, Outcome
@@ -135,7 +136,7 @@ def _attempt_in_thread(
 ) -> Outcome:
     """One sync attempt, signals included. ``abandoned`` is set when the attempt timed out."""
     try:
-        task_started.send(type(backend), task_result=result)
+        _tell(task_started, backend, result)
         try:
             value = _call(task, result, claim)
             if abandoned is not None and abandoned.is_set():
@@ -147,10 +148,10 @@ def _attempt_in_thread(
             if abandoned is not None and abandoned.is_set():
                 raise _Abandoned from exc
             outcome = _failure(backend, task, claim, result, exc)
-            task_finished.send(type(backend), task_result=result)
+            _tell(task_finished, backend, result)  # inside except: the traceback is logged
             return outcome
         outcome = _success(backend, task, claim, result, text)
-        task_finished.send(type(backend), task_result=result)
+        _tell(task_finished, backend, result)
         return outcome
     finally:
         close_old_connections()
@@ -179,29 +180,20 @@ async def _send(
     re-raised there so that ``sys.exc_info()`` is set as inside an ``except`` block. Django's own
     logging receivers do no I/O: when they are the only ones, they run right here.
     """
-    if _only_djangos_receivers(signal, backend):
+    sender = type(backend)
+    if not wanted(signal, sender, result.status == TaskResultStatus.FAILED):
+        return
+    if only_djangos(signal, sender):
         _send_now(signal, backend, result, exc)
         return
     await threads.submit(_send_now, signal, backend, result, exc)
 
 
-#: (signal, sender) -> (receivers list identity and length, verdict). Django appends to and deletes
-#: from ``Signal.receivers`` in place and rebuilds it when weak receivers die, so identity plus
-#: length changes whenever the answer may: the check costs a dict look-up per task, not a scan.
-_receiver_verdicts: dict[tuple[int, type], tuple[tuple[int, int], bool]] = {}
-
-
-def _only_djangos_receivers(signal: Signal, backend: Any) -> bool:
-    key = (id(signal), type(backend))
-    state = (id(signal.receivers), len(signal.receivers))
-    cached = _receiver_verdicts.get(key)
-    if cached is not None and cached[0] == state:
-        return cached[1]
-    receivers = signal._live_receivers(type(backend))
-    sync_receivers = receivers[0] if isinstance(receivers, tuple) else receivers
-    verdict = all(getattr(r, "__module__", "") == "django.tasks.signals" for r in sync_receivers)
-    _receiver_verdicts[key] = (state, verdict)
-    return verdict
+def _tell(signal: Signal, backend: Any, result: TaskResult) -> None:
+    """Send ``signal`` from a task's thread, unless nobody would notice (see ``receivers``)."""
+    sender = type(backend)
+    if wanted(signal, sender, result.status == TaskResultStatus.FAILED):
+        signal.send(sender, task_result=result)
 
 
 def _send_now(signal: Signal, backend: Any, result: TaskResult, exc: BaseException | None) -> None:
