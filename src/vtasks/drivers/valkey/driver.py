@@ -109,10 +109,11 @@ class ValkeyDriver:
             if len(claims) >= limit:
                 break
             now = timezone.now()
+            now_us = b"%d" % to_us(now)
             k = queue_keys(self.prefix, queue)
             call = Call(
                 SCRIPTS["claim"], (k.ready, k.delayed, k.running, k.paused),
-                (k.task_prefix, limit - len(claims), process_id, pid_json, to_us(now), PROMOTE_MAX),
+                (k.task_prefix, limit - len(claims), process_id, pid_json, now_us, PROMOTE_MAX),
             )  # fmt: skip
             try:
                 [rows] = await self._run([call])
@@ -122,7 +123,7 @@ class ValkeyDriver:
                 # Keep what was claimed: returning it gets it run; raising would strand it.
                 logger.exception("vtasks: claiming from queue %r failed", queue)
                 return claims
-            claims += [build_claim(row, queue, process_id, now) for row in rows]
+            claims += [build_claim(row, queue, process_id, now, now_us) for row in rows]
         return claims
 
     async def finish(self, outcomes: Sequence[Outcome], process_id: str) -> list[str]:

@@ -71,6 +71,8 @@ def decode_message(msg: bytes | None) -> tuple[dict[str, Any], list[str]]:
 
 def decode_text(name: str, raw: bytes | str | None) -> tuple[Any, str | None]:
     """A JSON-text state field (worker_ids, errors); a malformed one becomes empty and is named."""
+    if raw == b"[]":  # the usual first attempt: no parse
+        return [], None
     kind = _TEXT_TYPES[name]
     try:
         value = codec.loads(raw) if raw else kind()
@@ -81,8 +83,14 @@ def decode_text(name: str, raw: bytes | str | None) -> tuple[Any, str | None]:
     return value, None
 
 
-def build_claim(row: list[Any], queue: str, process_id: str, now: datetime) -> Claim:
-    """A ``Claim`` from one row of ``claim.lua``; undecodable data is named in ``problem``."""
+def build_claim(
+    row: list[Any], queue: str, process_id: str, now: datetime, now_us: bytes = b""
+) -> Claim:
+    """A ``Claim`` from one row of ``claim.lua``; undecodable data is named in ``problem``.
+
+    ``now_us`` is ``now`` as sent to the script: a first attempt's start is exactly that, so it
+    needs no conversion back.
+    """
     task_id, msg, attempts, worker_ids, errors, started, max_attempts, unique_key = row
     body, problems = decode_message(msg)
     before, problem = decode_text("worker_ids", worker_ids)
@@ -96,7 +104,7 @@ def build_claim(row: list[Any], queue: str, process_id: str, now: datetime) -> C
         priority=_int(body.get("priority"), 0), args=body.get("args", []),
         kwargs=body.get("kwargs", {}), backend=str(body.get("backend") or ""),
         run_after=from_us(body.get("run_after")), enqueued_at=from_us(body.get("enqueued_at")) or now,
-        started_at=from_us(started) or now, last_attempted_at=now, attempt=int(attempts) + 1,
+        started_at=now if started == now_us else from_us(started) or now, last_attempted_at=now, attempt=int(attempts) + 1,
         max_attempts=int(max_attempts), worker_ids=before + [process_id], errors=earlier,
         unique_key=unique_key.decode() or None, options=body.get("options", {}),
         problem=f"stored task data cannot be decoded ({'; '.join(problems)})" if problems else None,
