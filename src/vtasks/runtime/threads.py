@@ -66,6 +66,9 @@ class ThreadRunner:
                 result = fn(*args)
             except BaseException as exc:  # handed to the awaiting coroutine
                 error = exc
+            # Idle from here on (before the result is out): a call submitted in answer to this
+            # result finds this thread instead of starting another.
+            self._idle.release()
             with self._lock:
                 self._done.append((future, result, error))
                 wake, self._wake_pending = not self._wake_pending, True
@@ -75,7 +78,6 @@ class ThreadRunner:
                     self._loop.call_soon_threadsafe(self._deliver)
                 except RuntimeError:  # The loop is closed: nobody is waiting any more.
                     return
-            self._idle.release()
 
     def _deliver(self) -> None:
         with self._lock:

@@ -32,6 +32,7 @@ from vtasks.core.errors import ConfigError
 from vtasks.drivers.base import Claim, Outcome, ProcessInfo, Recovered
 from vtasks.drivers.records import worker_lost_error
 from vtasks.drivers.valkey import client as _client
+from vtasks.drivers.valkey.exchange import AsyncExchange
 from vtasks.drivers.valkey.keys import DEFAULT_PREFIX, global_keys, queue_keys
 from vtasks.drivers.valkey.records import build_claim, decode_text, from_us, to_us
 from vtasks.drivers.valkey.scripts import SCRIPTS, WAKE_CAP, Call, arun
@@ -76,6 +77,7 @@ class ValkeyDriver:
         self.dlq_cap = dlq_cap if dlq_cap is not None else dlq_cap_from_env()
         self.keys = global_keys(prefix)
         self._client: Any = None
+        self._lane: AsyncExchange | None = None
         self._wake = WakeListener(lambda: self._client, prefix, blocking_timeout, self.cluster)
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -89,9 +91,13 @@ class ValkeyDriver:
             await client.aclose()
             raise
         self._client = client
+        self._lane = None if self.cluster else AsyncExchange(client)
 
     async def close(self) -> None:
         await self._wake.close()
+        lane, self._lane = self._lane, None
+        if lane is not None:
+            await lane.aclose()
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
@@ -99,7 +105,7 @@ class ValkeyDriver:
     async def _run(self, calls: Sequence[Call]) -> list[Any]:
         if self._client is None:
             raise RuntimeError("ValkeyDriver.open() was not awaited")
-        return await arun(self._client, calls)
+        return await arun(self._client, calls, lane=self._lane)
 
     # -- claim and finish ----------------------------------------------------------------------
     async def claim(self, queues: Sequence[str], limit: int, process_id: str) -> list[Claim]:

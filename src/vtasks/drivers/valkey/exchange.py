@@ -64,3 +64,47 @@ def _connection(client: Any) -> Any:
     connection = entry[1]
     connection.connect()  # a no-op while connected; reconnects after a disconnect
     return connection
+
+
+class AsyncExchange:
+    """``exchange`` for an asyncio client: connections of its pool's kind, owned by this object.
+
+    Each exchange takes an idle connection (or makes one), sends, reads every reply and puts it
+    back; concurrent exchanges (the worker's claims and finishes overlap) use different
+    connections, so replies never interleave. A connection that failed or was cancelled mid-way
+    is dropped: unread replies would answer someone else's commands. ``aclose`` closes them all.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._pool = client.connection_pool
+        self._idle: list[Any] = []
+
+    async def exchange(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        connection = self._idle.pop() if self._idle else self._new()
+        try:
+            packed = connection.pack_commands(commands)
+            try:
+                await connection.send_packed_command(packed, check_health=False)
+            except (ConnectionError, TimeoutError, OSError):
+                await connection.disconnect(nowait=True)  # nothing was sent: once more, afresh
+                connection = self._new()
+                await connection.send_packed_command(packed, check_health=False)
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(await connection.read_response())
+                except ResponseError as error:
+                    replies.append(error)
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        self._idle.append(connection)
+        return replies
+
+    def _new(self) -> Any:
+        return self._pool.connection_class(**self._pool.connection_kwargs)
+
+    async def aclose(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await connection.disconnect()

@@ -20,7 +20,7 @@ from typing import Any
 
 from valkey.exceptions import NoScriptError
 
-from vtasks.drivers.valkey.exchange import exchange
+from vtasks.drivers.valkey.exchange import AsyncExchange, exchange
 
 #: Wake-up tokens kept per queue: enough to wake a pool of idle workers for a burst, few enough
 #: that stale ones (nobody was waiting) cost an idle worker only a handful of empty claims.
@@ -119,9 +119,24 @@ def _run_pipeline(
 
 
 async def arun(
-    client: Any, calls: Sequence[Call], after: Sequence[Sequence[Any]] = ()
+    client: Any,
+    calls: Sequence[Call],
+    after: Sequence[Sequence[Any]] = (),
+    lane: AsyncExchange | None = None,
 ) -> list[Any]:
-    """``run`` on an asyncio client, through its pipeline (the same steps, awaited)."""
+    """``run`` on an asyncio client: through ``lane`` when given (a non-cluster client's
+    ``AsyncExchange``), else through the client's pipeline."""
+    if lane is not None:
+        commands = [_evalsha(call) for call in calls]
+        results = (await lane.exchange([*commands, *after]))[: len(calls)]
+        missing = _missing(results)
+        if missing:
+            for script in {calls[i].script for i in missing}:
+                await client.script_load(script.text)
+            again = await lane.exchange([commands[i] for i in missing])
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        return _raise_errors(results)
     pipe = client.pipeline(transaction=False)
     _queue(pipe, calls)
     for command in after:
