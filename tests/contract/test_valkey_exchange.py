@@ -3,6 +3,7 @@ recovery when the server drops the connection."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import threading
@@ -14,8 +15,8 @@ from valkey.exceptions import ConnectionError, ResponseError
 
 from tests.conftest import storage_for
 from vtasks.drivers.valkey import exchange as _exchange
-from vtasks.drivers.valkey.client import sync_client
-from vtasks.drivers.valkey.exchange import exchange
+from vtasks.drivers.valkey.client import new_async_client, sync_client
+from vtasks.drivers.valkey.exchange import AsyncExchange, exchange
 
 
 @pytest.fixture
@@ -91,3 +92,44 @@ def test_a_forked_child_opens_its_own_connection(client: object) -> None:
     assert child_id and child_id != mine
     assert exchange(client, [("CLIENT", "ID")])[0] == mine
     assert _exchange._held.pid == os.getpid()
+
+
+async def test_async_exchanges_in_parallel_never_mix_replies(valkey: str) -> None:
+    client = new_async_client(os.environ["VTASKS_TEST_VALKEY_URL"])
+    lane = AsyncExchange(client)
+    try:
+        key = f"{os.environ['VTASKS_TEST_VALKEY_PREFIX']}:lane"
+
+        async def echo(i: int) -> list[object]:
+            return await lane.exchange([("ECHO", f"a{i}"), ("ECHO", f"b{i}")])
+
+        replies = await asyncio.gather(*(echo(i) for i in range(50)))
+        assert replies == [[f"a{i}".encode(), f"b{i}".encode()] for i in range(50)]
+        assert isinstance((await lane.exchange([("INCRBY", key, "x")]))[0], ResponseError)
+    finally:
+        await lane.aclose()
+        await client.aclose()
+
+
+async def test_a_cancelled_async_exchange_drops_its_connection(valkey: str) -> None:
+    client = new_async_client(os.environ["VTASKS_TEST_VALKEY_URL"])
+    lane = AsyncExchange(client)
+    key = f"{os.environ['VTASKS_TEST_VALKEY_PREFIX']}:lane-block"
+    try:
+        blocked = asyncio.ensure_future(lane.exchange([("BLPOP", key, "5")]))
+        await asyncio.sleep(0.1)
+        blocked.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await blocked
+        assert lane._idle == []  # its reply would be unread: never reused
+        mine = (await lane.exchange([("CLIENT", "ID")]))[0]
+        await client.client_kill_filter(_id=mine)
+        try:
+            await lane.exchange([("PING",)])  # a send on the dead socket may pass; the read fails
+        except ConnectionError:
+            pass
+        assert lane._idle == [] or (await lane.exchange([("CLIENT", "ID")]))[0] != mine
+        assert await lane.exchange([("PING",)]) == [b"PONG"]
+    finally:
+        await lane.aclose()
+        await client.aclose()
