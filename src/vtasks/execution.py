@@ -88,8 +88,11 @@ class Executor:
     ) -> Outcome:
         await _send(self.threads, task_started, backend, result)
         try:
-            async with asyncio.timeout(timeout):
+            if timeout is None:  # no timeout context: it costs more than a no-op task
                 value = await _call(task, result, claim)
+            else:
+                async with asyncio.timeout(timeout):
+                    value = await _call(task, result, claim)
             text = codec.dumps(codec.normalize(value, "return value"))
         except (KeyboardInterrupt, asyncio.CancelledError):
             raise

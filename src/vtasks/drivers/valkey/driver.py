@@ -23,7 +23,7 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -114,7 +114,7 @@ class ValkeyDriver:
         for queue in queues:
             if len(claims) >= limit:
                 break
-            now = timezone.now()
+            now = datetime.now(UTC)  # timezone.now() without its settings look-up
             now_us = b"%d" % to_us(now)
             k = queue_keys(self.prefix, queue)
             call = Call(
