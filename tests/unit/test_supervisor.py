@@ -39,8 +39,11 @@ class World:
         self.kills: list[tuple[float, int, int]] = []
         self.live: set[int] = set()
         self.events: list[tuple[float, Callable[[], int | None]]] = []
-        #: Per fork, in order: ("run",) | ("exit", code, after) ; default "run".
+        #: Per fork, in order: ("run",) | ("exit", code, after) | ("mute",) (runs, never reports
+        #: itself up); default "run". A running child reports itself up ``ready_after`` seconds in.
         self.on_start: list[tuple] = []
+        self.ready_after = 0.5
+        self.announced: list[int] = []
         #: pids that ignore TERM.
         self.stubborn: set[int] = set()
         self.drain = 1.0
@@ -58,7 +61,18 @@ class World:
         plan = self.on_start.pop(0) if self.on_start else ("run",)
         if plan[0] == "exit":
             self.exit_at(self.now + plan[2], pid, exited(plan[1]))
+        if plan[0] != "mute":
+            self.events.append((self.now + self.ready_after, lambda: self._announce(pid)))
         return pid
+
+    def _announce(self, pid: int) -> None:
+        if pid in self.live:
+            self.announced.append(pid)
+
+    def collect(self) -> list[int]:
+        """The readiness source: pids that reported themselves up."""
+        announced, self.announced = self.announced, []
+        return announced
 
     def kill(self, pid: int, sig: int) -> None:
         self.kills.append((self.now, pid, sig))
@@ -119,18 +133,26 @@ class World:
         return [(t, pid) for t, pid, s in self.kills if s == sig]
 
 
-def make(world: World, n: int = 1, **settings: object) -> Supervisor:
-    world.reaped = []
+def settings(**overrides: object) -> SupervisorSettings:
     options: dict = {"shutdown_timeout": 10.0, "kill_margin": 5.0, "backoff_base": 0.5,
-                     "backoff_cap": 8.0, "stable_after": 30.0, **settings}  # fmt: skip
+                     "backoff_cap": 8.0, "stable_after": 30.0, **overrides}  # fmt: skip
+    return SupervisorSettings(**options)
+
+
+def make(
+    world: World, n: int = 1, *, specs: list[ChildSpec] | None = None, reload=None, row=None,
+    notifier=None, **overrides: object,
+) -> Supervisor:  # fmt: skip
+    world.reaped = []
 
     def child_main(child: ChildSpec):
         raise AssertionError("the fake fork never returns 0")
 
     system = SystemCalls(fork=world.fork, kill=world.kill, waitpid=world.waitpid, clock=world.clock)
     return Supervisor(
-        [spec(f"pool.{i + 1}") for i in range(n)], SupervisorSettings(**options),
-        child_main=child_main, signals=world, system=system,
+        specs or [spec(f"pool.{i + 1}") for i in range(n)], settings(**overrides),
+        child_main=child_main, signals=world, system=system, readiness=world, reload=reload,
+        row=row, notifier=notifier,
     )  # fmt: skip
 
 
@@ -224,13 +246,16 @@ def test_a_clean_stop_takes_only_as_long_as_the_drain():
     assert world.now == pytest.approx(1.25) and world.sent(KILL) == []
 
 
-def test_sighup_restarts_every_child_at_once_without_back_off():
+def test_sighup_replaces_every_child_one_at_a_time():
     world = World()
     supervisor = make(world, n=2)
     world.signal_at(1.0, signal.SIGHUP)
     world.signal_at(5.0, TERM)
     assert supervisor.run() == 0
-    assert [t for t, _ in world.forks] == [0.0, 0.0, 2.0, 2.0]  # after the 1 s drain
+    # new pool.1 at 1.0, up at 1.5: old pool.1 TERMed, new pool.2 started; up at 2.0: old pool.2
+    assert world.forks == [(0.0, 100), (0.0, 101), (1.0, 102), (1.5, 103)]
+    assert world.sent(TERM)[:2] == [(1.5, 100), (2.0, 101)]
+    assert [slot.pid for slot in supervisor.slots] == [None, None]
     assert all(slot.failures == 0 for slot in supervisor.slots)
 
 

@@ -8,9 +8,10 @@ between reading the upper layers and merging them all.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vtasks.cli.setup import django_setup
 from vtasks.config import env, loader, sources
@@ -19,6 +20,12 @@ from vtasks.config.loader import Resolved
 from vtasks.config.messages import origin_of
 from vtasks.core.errors import ConfigError
 from vtasks.runtime import exitcodes
+
+if TYPE_CHECKING:
+    from vtasks.config.models import Topology
+    from vtasks.runtime.topology import Plan
+
+logger = logging.getLogger("vtasks.supervisor")
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,18 +81,65 @@ def run_supervise(args: argparse.Namespace) -> int:
     if not topology.django_settings:
         print("vtasks: set DJANGO_SETTINGS_MODULE, --settings or django_settings", file=sys.stderr)
         return exitcodes.USAGE
-    from vtasks.launch import before_fork, run_child
+    from vtasks.launch import before_fork, run_child, supervisor_row
     from vtasks.observability.logformat import configure
-    from vtasks.runtime.supervisor import supervise
-    from vtasks.runtime.topology import child_specs, supervisor_settings
+    from vtasks.runtime.service import supervise
+    from vtasks.runtime.topology import plan
 
     configure(args.log_level, topology.log_format)
-    return supervise(
-        child_specs(topology, burst=args.burst),
-        supervisor_settings(topology, burst=args.burst),
-        run_child,
-        before_fork=before_fork,
-    )
+    metrics_dir, observer = None, None
+    if topology.metrics is not None and not args.burst:
+        from vtasks.observability import metrics
+
+        try:
+            metrics.require()
+        except ImportError as exc:
+            print(f"vtasks: metrics: {exc}", file=sys.stderr)
+            return exitcodes.USAGE
+        # Before the first fork and the first metric: every process of the tree writes there.
+        metrics_dir = metrics.multiprocess_dir()
+        observer = metrics.TreeMetrics()
+    try:
+        first = plan(topology, burst=args.burst, metrics_dir=metrics_dir)
+        return supervise(
+            first.specs,
+            first.settings,
+            run_child,
+            before_fork=before_fork,
+            reload=lambda: _reload(args, topology, metrics_dir),
+            row=supervisor_row(topology.backend),
+            observer=observer,
+        )
+    finally:
+        if metrics_dir is not None:
+            from vtasks.observability.metrics import remove_multiprocess_dir
+
+            remove_multiprocess_dir(metrics_dir)
+
+
+def _reload(args: argparse.Namespace, running: Topology, metrics_dir: str | None = None) -> Plan:
+    """SIGHUP: every layer read and validated again, as at start; raises ``ConfigError``.
+
+    Django's settings are loaded once per process, so the settings module and the backend alias
+    (the supervisor's own row lives there) cannot change without a restart; nor can the log
+    format, which the children inherit from the supervisor's logging.
+    """
+    from vtasks.runtime.topology import plan
+
+    topology = resolve(args).topology
+    if topology.backend != running.backend:
+        raise ConfigError(
+            f"backend: cannot change on reload, restart the supervisor "
+            f"(running {running.backend!r}), got {topology.backend!r}"
+        )
+    if topology.log_format != running.log_format:
+        logger.warning(
+            "vtasks: reload: log_format %r applies at the next restart", topology.log_format
+        )
+    if topology.metrics is not None and metrics_dir is None and not args.burst:
+        # The tree's processes must write their samples from the first fork on.
+        raise ConfigError("metrics: cannot be turned on by a reload, restart the supervisor")
+    return plan(topology, burst=args.burst, metrics_dir=metrics_dir)
 
 
 def add_health_arguments(parser: argparse.ArgumentParser) -> None:
@@ -129,6 +183,18 @@ def _cli_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _setup(settings_module: str) -> Any:
+    from django.apps import apps
+
+    if apps.ready:  # a reload: Django's settings are loaded once per process
+        from django.conf import settings
+
+        running = getattr(settings, "SETTINGS_MODULE", None)
+        if settings_module != running:
+            raise ConfigError(
+                f"django_settings: cannot change on reload, restart the supervisor "
+                f"(running {running!r}), got {settings_module!r}"
+            )
+        return settings
     try:
         django_setup(settings_module)
     except ImportError as exc:

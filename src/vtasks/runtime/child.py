@@ -12,10 +12,12 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from types import FrameType
 from typing import NoReturn
 
 from vtasks.runtime import exitcodes
 from vtasks.runtime.lifeline import die_with_parent
+from vtasks.runtime.readiness import ReadinessPipe
 from vtasks.runtime.signals import SignalQueue
 from vtasks.runtime.topology import ChildSpec
 
@@ -28,6 +30,7 @@ def bootstrap(
     *,
     signals: SignalQueue | None,
     parent_pid: int | None = None,
+    readiness: ReadinessPipe | None = None,
     exit: Callable[[int], NoReturn] = os._exit,
 ) -> NoReturn:
     """Run ``entry(spec)`` in the child and leave with its code, never via the parent's stack.
@@ -43,6 +46,12 @@ def bootstrap(
             for signum in signals.close():
                 if signum in (signal.SIGTERM, signal.SIGINT):
                     signal.raise_signal(signum)
+        # A SIGHUP is the supervisor's to act on (a reload replaces this child); one sent to the
+        # whole process group (a closed terminal, kill -HUP -PGID) must not kill it. A handler,
+        # not SIG_IGN: that would be inherited through exec() by the tasks' subprocesses.
+        signal.signal(signal.SIGHUP, _ignore)
+        if readiness is not None:
+            readiness.in_child()  # the entry reports itself up with readiness.announce()
         if parent_pid is not None and not die_with_parent(parent_pid):
             logger.error("vtasks: child %s: the supervisor is already gone; exiting", spec.name)
             code = exitcodes.OK
@@ -59,3 +68,7 @@ def bootstrap(
             except Exception:
                 pass  # a closed stream must not stop the exit
         exit(code)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    pass

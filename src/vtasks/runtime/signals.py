@@ -26,6 +26,7 @@ class SignalQueue:
         self._pipe: tuple[int, int] | None = None
         self._previous: dict[int, Any] = {}
         self._previous_wakeup = -1
+        self._also: list[int] = []
 
     def install(self) -> None:
         read_fd, write_fd = os.pipe()
@@ -37,15 +38,20 @@ class SignalQueue:
         for signum in self.watched:
             self._previous[signum] = signal.signal(signum, self._record)
 
+    def watch(self, fd: int) -> None:
+        """Also return from ``wait`` when ``fd`` is readable (the children's readiness pipe)."""
+        self._also.append(fd)
+
     def _record(self, signum: int, frame: FrameType | None) -> None:
         self._pending.append(signum)
 
     def wait(self, timeout: float) -> list[int]:
-        """Signals received since the last call, waiting up to ``timeout`` seconds for one."""
+        """Signals received since the last call, waiting up to ``timeout`` seconds for one (or for
+        a watched descriptor to become readable)."""
         if self._pipe is None:
             raise RuntimeError("SignalQueue.wait() before install()")
         if not self._pending and timeout > 0:
-            select.select([self._pipe[0]], [], [], timeout)
+            select.select([self._pipe[0], *self._also], [], [], timeout)
         self._drain_pipe()
         received = []
         while self._pending:
@@ -69,6 +75,7 @@ class SignalQueue:
         self._pipe = None
         self._previous.clear()
         self._pending.clear()
+        self._also.clear()
         return pending
 
     def _drain_pipe(self) -> None:
