@@ -11,12 +11,14 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
 
 from tests import tasks
 
 BACKEND_ENV = "VTASKS_TEST_ASGI_BACKEND"
 
 
+@csrf_exempt  # a test endpoint posted to by urllib (the test settings carry CsrfViewMiddleware)
 async def enqueue(request: HttpRequest) -> JsonResponse:
     """POST ``?file=..&token=..[&seconds=..]``: enqueue ``record`` (or ``sleep_then_record``)."""
     alias = os.environ[BACKEND_ENV]

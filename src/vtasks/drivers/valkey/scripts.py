@@ -49,12 +49,13 @@ class Call:
     args: Sequence[Any]
 
 
-def _load(name: str) -> Script:
+def load(name: str) -> Script:
+    """``scripts/<name>.lua`` (also for the backend's own scripts, beside the driver's)."""
     text = resources.files("vtasks.drivers.valkey").joinpath("scripts", f"{name}.lua").read_text()
     return Script(name=name, text=text, sha=hashlib.sha1(text.encode()).hexdigest())
 
 
-SCRIPTS: dict[str, Script] = {name: _load(name) for name in NAMES}
+SCRIPTS: dict[str, Script] = {name: load(name) for name in NAMES}
 
 
 def _queue(pipe: Any, calls: Sequence[Call]) -> None:
