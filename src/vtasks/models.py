@@ -12,6 +12,7 @@ TASK_TABLE = "vtasks_task"
 PROCESS_TABLE = "vtasks_process"
 UNIQUE_LOCK_TABLE = "vtasks_unique_lock"
 SCHEDULE_SLOT_TABLE = "vtasks_schedule_slot"
+SCHEDULE_TABLE = "vtasks_schedule"
 
 STATUS_CHOICES = [(s, s.title()) for s in ("READY", "RUNNING", "SUCCESSFUL", "FAILED")]
 
@@ -136,3 +137,29 @@ class ScheduleSlot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.schedule} @ {self.slot}"
+
+
+class StoredSchedule(models.Model):
+    """A dynamic schedule (``vtasks.schedules.add``): running schedulers re-read this table.
+
+    ``cron`` or ``every`` is set, as in a ``VTASKS_SCHEDULE`` entry; ``args``/``kwargs`` are JSON.
+    """
+
+    key = models.CharField(max_length=200, primary_key=True)
+    task_path = models.CharField(max_length=255)
+    cron = models.CharField(max_length=200, null=True, blank=True)
+    every = models.FloatField(null=True, blank=True)
+    args = models.TextField(default="[]")
+    kwargs = models.TextField(default="{}")
+    queue_name = models.CharField(max_length=64, null=True, blank=True)
+    priority = models.SmallIntegerField(null=True, blank=True)
+    time_zone = models.CharField(max_length=64, null=True, blank=True)
+    catch_up = models.CharField(max_length=4, default="once")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = SCHEDULE_TABLE
+        verbose_name = "schedule"
+
+    def __str__(self) -> str:
+        return self.key

@@ -52,6 +52,12 @@ from tests.integration.test_enqueue import (  # noqa: F401
     test_enqueue_returns_a_ready_result_that_get_result_reads_back,
     test_unique_mutex_admits_one_queued_task_per_key,
 )
+from tests.integration.test_schedules import (  # noqa: F401
+    clean,
+    test_a_slot_fires_once_with_its_task,
+    test_dynamic_schedules_add_list_remove,
+    test_valkey_slot_key_refuses_older_slots_and_expires,
+)
 from tests.integration.test_worker import (  # noqa: F401
     test_a_delayed_task_waits_for_its_time,
     test_queue_order_across_listed_queues,

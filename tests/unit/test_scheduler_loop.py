@@ -72,3 +72,40 @@ def test_housekeeping_runs_now_and_then():
     )  # fmt: skip
     loop.run()
     assert len(calls) == 3  # at 0, 60 and 120 seconds
+
+
+def test_reload_takes_up_added_changed_and_removed_schedules():
+    clock, fired = Clock(), []
+    a, b = Schedule(name="a", task="t", every=1), Schedule(name="b", task="t", every=2)
+    plans = {0: [a], 3: [a, b], 6: [b.__class__(name="b", task="t", every=1)], 9: []}
+
+    def current() -> list[Schedule]:
+        elapsed = (clock.now - T0).total_seconds()
+        return plans[max(t for t in plans if t <= elapsed)]
+
+    loop = SchedulerLoop(
+        [], fire=lambda s, slot: fired.append((s.name, slot)), last_slot=lambda s: None,
+        now=lambda: clock.now, sleep=clock.sleep, reload=current, reload_every=1,
+        stopping=lambda: clock.now >= T0 + timedelta(seconds=12),
+    )  # fmt: skip
+    assert loop.run() == 0
+    assert [(name, (slot - at(0)).total_seconds()) for name, slot in fired] == [
+        ("a", 1), ("a", 2), ("a", 3),
+        ("a", 4), ("b", 4),  # b is read at 3.5 s: new, so its first slot is the next one
+        ("a", 5), ("a", 6), ("b", 6),
+        ("b", 7), ("b", 8), ("b", 9),  # read at 6.5 s: b every second now, a gone; 9.5 s: none
+    ]  # fmt: skip
+
+
+def test_a_failed_reload_keeps_the_schedules():
+    clock, fired = Clock(), []
+
+    def broken() -> list[Schedule]:
+        raise ConnectionError("database down")
+
+    loop = SchedulerLoop(
+        [Schedule(name="s", task="t", every=1)], fire=lambda s, slot: fired.append(slot),
+        last_slot=lambda s: None, now=lambda: clock.now, sleep=clock.sleep, reload=broken,
+        stopping=lambda: clock.now >= T0 + timedelta(seconds=2.2),
+    )  # fmt: skip
+    assert loop.run() == 0 and fired == [at(1), at(2)]

@@ -4,6 +4,10 @@ Exactly-once is the backend's job (``fire`` admits a (schedule, slot) pair once,
 its enqueue); this loop only decides which slot is due. Several schedulers may run at once.
 A new schedule never fires for the past; after downtime a schedule with ``catch_up="once"`` fires
 its latest missed slot once, then goes on with future slots.
+
+With ``reload``, the loop asks for the current schedules every ``reload_every`` seconds (dynamic
+schedules live in the backend): a new or changed schedule is planned as at start, a removed one
+is dropped, an unchanged one keeps its plan. A failed reload keeps the schedules it had.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ logger = logging.getLogger("vtasks.scheduler")
 
 #: The longest sleep between checks: bounds how late a stop request or a clock jump is noticed.
 MAX_SLEEP = 0.5
+#: Seconds between reads of the current schedules (``reload``): how soon a dynamic one is seen.
+RELOAD_EVERY = 2.0
 
 
 def utc_now() -> datetime:
@@ -31,33 +37,69 @@ class SchedulerLoop:
         schedules: Sequence[Schedule],
         *,
         fire: Callable[[Schedule, datetime], object],
-        last_slot: Callable[[str], datetime | None],
+        last_slot: Callable[[Schedule], datetime | None],
         stopping: Callable[[], bool],
         now: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         housekeeping: Callable[[], object] | None = None,
         housekeeping_every: float = 60.0,
+        reload: Callable[[], Sequence[Schedule]] | None = None,
+        reload_every: float = RELOAD_EVERY,
     ) -> None:
         self.schedules = list(schedules)
         self.fire, self.last_slot, self.stopping = fire, last_slot, stopping
         self.now, self.sleep = now, sleep
         self.housekeeping, self.housekeeping_every = housekeeping, housekeeping_every
+        self.reload, self.reload_every = reload, reload_every
         self.fired = 0
         self._housekept: datetime | None = None
+        self._reloaded: datetime | None = None
+        self._due: dict[str, datetime] = {}
 
     def run(self) -> int:
         start = self.now()
-        due = {schedule.name: self._first_due(schedule, start) for schedule in self.schedules}
+        self._due = {schedule.name: self._first_due(schedule, start) for schedule in self.schedules}
         logger.info("vtasks: scheduler running %d schedule(s)", len(self.schedules))
         while not self.stopping():
-            now = self.now()
+            self._reload(self.now())
             for schedule in self.schedules:
-                if due[schedule.name] <= now and self._fire(schedule, schedule.latest_slot(now)):
-                    due[schedule.name] = schedule.next_slot(now)
-            self._keep_house(now)
-            wait = min((d - self.now()).total_seconds() for d in due.values()) if due else MAX_SLEEP
+                now = self.now()  # afresh for each: the calls before it may have taken a while
+                due = self._due[schedule.name] <= now
+                if due and self._fire(schedule, schedule.latest_slot(now)):
+                    self._due[schedule.name] = schedule.next_slot(now)
+            self._keep_house(self.now())
+            wait = (
+                min((d - self.now()).total_seconds() for d in self._due.values())
+                if self._due
+                else MAX_SLEEP
+            )
             self.sleep(min(max(wait, 0.0), MAX_SLEEP))
         return 0
+
+    def _reload(self, now: datetime) -> None:
+        """Take up added, changed and removed schedules (see the module docstring)."""
+        if self.reload is None or (
+            self._reloaded is not None
+            and (now - self._reloaded).total_seconds() < self.reload_every
+        ):
+            return
+        self._reloaded = now
+        try:
+            current = list(self.reload())
+        except Exception:
+            logger.exception("vtasks: cannot read the schedules; keeping the current ones")
+            return
+        known = {schedule.name: schedule for schedule in self.schedules}
+        planned = {}
+        for schedule in current:
+            if known.get(schedule.name) == schedule:
+                planned[schedule.name] = self._due[schedule.name]
+            else:
+                logger.info("vtasks: schedule %s added or changed", schedule.name)
+                planned[schedule.name] = self._first_due(schedule, now)
+        for name in known.keys() - planned.keys():
+            logger.info("vtasks: schedule %s removed", name)
+        self.schedules, self._due = current, planned
 
     def _keep_house(self, now: datetime) -> None:
         """Delete expired results now and then (the backend deletes in batches)."""
@@ -77,7 +119,7 @@ class SchedulerLoop:
     def _first_due(self, schedule: Schedule, now: datetime) -> datetime:
         latest = schedule.latest_slot(now)
         try:
-            last = self.last_slot(schedule.name)
+            last = self.last_slot(schedule)
         except Exception:
             logger.exception(
                 "vtasks: cannot read the last slot of %s; not catching up", schedule.name

@@ -8,9 +8,11 @@ Layout (``P`` is the backend's ``PREFIX``, default ``vt``):
   ``:running`` (zset id -> claim time in µs), ``:dead`` (list of failed ids, newest first, capped),
   ``:wake`` (list of wake-up tokens for blocked workers), ``:seq`` (FIFO counter),
   ``:paused`` (string: present while the queue is paused; claims skip the queue),
-  ``:t:<id>`` (hash: one task's message and state), ``:u:<unique key>`` (string: the holder's id).
+  ``:t:<id>`` (hash: one task's message and state), ``:u:<unique key>`` (string: the holder's id),
+  ``:s:<schedule name>`` (string: the latest slot, in µs, the schedule fired into this queue).
 * global, under ``{P}``: ``:processes`` (zset process id -> last heartbeat in µs), ``:p:<id>``
-  (hash: a process row), ``:queues`` (set of queue names ever enqueued to or served).
+  (hash: a process row), ``:queues`` (set of queue names ever enqueued to or served),
+  ``:schedules`` (hash: dynamic schedule key -> its JSON entry).
 
 Scripts reach a queue's task and unique keys from the prefixes passed to them: those keys share
 the queue's hash tag, so they sit in the slot of the declared keys. Unique keys are therefore
@@ -37,6 +39,7 @@ class QueueKeys:
     paused: str
     task_prefix: str
     unique_prefix: str
+    schedule_prefix: str
 
     def task(self, task_id: str) -> str:
         return self.task_prefix + task_id
@@ -44,12 +47,16 @@ class QueueKeys:
     def unique(self, key: str) -> str:
         return self.unique_prefix + key
 
+    def schedule(self, name: str) -> str:
+        return self.schedule_prefix + name
+
 
 @dataclass(frozen=True, slots=True)
 class GlobalKeys:
     processes: str
     process_prefix: str
     queues: str
+    schedules: str
 
     def process(self, process_id: str) -> str:
         return self.process_prefix + process_id
@@ -61,8 +68,7 @@ def queue_keys(prefix: str, queue: str) -> QueueKeys:
     return QueueKeys(
         queue=queue, ready=f"{tag}:ready", delayed=f"{tag}:delayed", running=f"{tag}:running",
         dead=f"{tag}:dead", wake=f"{tag}:wake", seq=f"{tag}:seq", paused=f"{tag}:paused",
-        task_prefix=f"{tag}:t:",
-        unique_prefix=f"{tag}:u:",
+        task_prefix=f"{tag}:t:", unique_prefix=f"{tag}:u:", schedule_prefix=f"{tag}:s:",
     )  # fmt: skip
 
 
@@ -70,7 +76,10 @@ def queue_keys(prefix: str, queue: str) -> QueueKeys:
 def global_keys(prefix: str) -> GlobalKeys:
     tag = f"{{{prefix}}}"
     return GlobalKeys(
-        processes=f"{tag}:processes", process_prefix=f"{tag}:p:", queues=f"{tag}:queues"
+        processes=f"{tag}:processes",
+        process_prefix=f"{tag}:p:",
+        queues=f"{tag}:queues",
+        schedules=f"{tag}:schedules",
     )
 
 

@@ -1,15 +1,30 @@
 -- Enqueue a batch of messages into one queue; unique keys are taken in the same step.
 -- A paused queue gets no wake-up tokens (nobody could claim what they announce).
--- KEYS: ready, delayed, seq, wake, paused
+-- KEYS: ready, delayed, seq, wake, paused[, slot guard]
 -- ARGV: task_prefix, unique_prefix, wake_cap, then per message 9 values:
 --   id, message, priority, available_at (µs), delayed ('1': wait in the delayed set),
---   max_attempts, unique key ('' none), unique ttl in ms ('' none), release on finish ('1'/'0')
+--   max_attempts, unique key ('' none), unique ttl in ms ('' none), release on finish ('1'/'0');
+--   then, with a slot guard key only: slot (µs), guard ttl (ms)
 -- Returns one 1 (stored) or 0 (its unique key is taken) per message, in order.
 -- The ready score is (100 - priority) * 2^44 + sequence: higher priority first, FIFO within one;
 -- every value stays an exact integer in a double.
+-- Slot guard (a schedule firing): with a 6th key (the schedule's last fired slot), the last two
+-- ARGV are the slot (µs) and that key's time to live (ms). The messages are pushed only when the
+-- slot is later than the one stored, which then becomes the stored one: claiming the slot and
+-- pushing are one step. A refused slot returns an empty list and pushes nothing.
 local task_prefix, unique_prefix, wake_cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local last_arg = #ARGV
+if KEYS[6] then
+    local slot = ARGV[#ARGV - 1]
+    local fired = redis.call('GET', KEYS[6])
+    if fired and tonumber(fired) >= tonumber(slot) then
+        return {}
+    end
+    redis.call('SET', KEYS[6], slot, 'PX', ARGV[#ARGV])
+    last_arg = #ARGV - 2
+end
 local results, ready_count = {}, 0
-for i = 4, #ARGV, 9 do
+for i = 4, last_arg, 9 do
     local id, msg, priority, available_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
     local delayed, max_attempts, ukey, uttl = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
     local release = ARGV[i + 8]
