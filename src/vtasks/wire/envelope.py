@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from vtasks.config import env
 from vtasks.core.errors import EnvelopeError
 
 VERSION = 1
@@ -22,7 +23,7 @@ VERSION = 1
 ZSTD = 0x01
 KNOWN_FLAGS = ZSTD
 #: Environment variable: bodies larger than this many bytes are compressed (default 1024).
-COMPRESS_THRESHOLD_ENV = "VTASKS_COMPRESS_THRESHOLD"
+COMPRESS_THRESHOLD_ENV = env.COMPRESS_THRESHOLD
 DEFAULT_COMPRESS_THRESHOLD = 1024
 #: A decompressed body larger than this is refused (a zip bomb, or not our message).
 MAX_BODY = 64 * 1024 * 1024

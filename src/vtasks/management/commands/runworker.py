@@ -1,4 +1,9 @@
-"""``manage.py runworker``: a vtasks worker, with the same flags as ``vtasks worker``."""
+"""``manage.py runworker``: a vtasks worker, with django-vtasks' flags (the same as ``vtasks worker``).
+
+``--concurrency``, ``--queue`` (repeatable), ``--backend``, ``--id``, ``--health-check-file``,
+``--scheduler`` and ``--burst``; each flag left out falls back to its ``VTASKS_*`` environment
+variable, then the Django setting of the same name, then the default.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +21,13 @@ class Command(BaseCommand):
         add_worker_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from vtasks.serve import run_worker
+        from vtasks.core.errors import ConfigError
+        from vtasks.serve import run_worker_options, worker_options
 
-        if options["concurrency"] < 1:
-            raise CommandError(f"--concurrency must be >= 1, got {options['concurrency']}")
-        code = run_worker(
-            backend=options["backend"], queues=options["queues"] or ["default"],
-            concurrency=options["concurrency"], burst=options["burst"], worker_id=options["worker_id"],
-        )  # fmt: skip
+        try:
+            resolved = worker_options(options)
+        except ConfigError as exc:
+            raise CommandError(str(exc)) from None
+        code = run_worker_options(resolved)
         if code:
             raise CommandError(f"worker exited with status {code}", returncode=code)
