@@ -25,3 +25,15 @@ def flaky_collect(messages: list[dict]) -> int:
         open(marker, "w").close()
         raise ConnectionError("first call fails")
     return len(messages)
+
+
+@task(queue_name="slowbatch")
+def slow_collect(messages: list[dict]) -> int:
+    """Appends its message ids to ``args[0]`` (a file) per call, after ``args[1]`` seconds."""
+    import time
+
+    path, seconds = messages[0]["args"]
+    time.sleep(seconds)
+    with open(path, "a") as out:
+        out.write(" ".join(m["id"] for m in messages) + "\n")
+    return len(messages)

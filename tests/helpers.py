@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from django.tasks import task_backends
 
 from vtasks.execution import Executor
+from vtasks.runtime.batches import BatchQueue
 from vtasks.runtime.identity import process_id
 from vtasks.runtime.threads import ThreadRunner
 from vtasks.runtime.worker import Worker, WorkerSettings
@@ -21,18 +22,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def work(
-    alias: str, queues: Sequence[str] = ("default",), *, concurrency: int = 4, timeout: float = 60.0
-) -> Worker:
+    alias: str, queues: Sequence[str] = ("default",), *, concurrency: int = 4, timeout: float = 60.0,
+    batch_queues: Mapping[str, BatchQueue] | None = None,
+) -> Worker:  # fmt: skip
     """Run a burst worker in this process until the queues are empty; returns it for inspection."""
-    return asyncio.run(asyncio.wait_for(_work(alias, queues, concurrency), timeout))
+    return asyncio.run(
+        asyncio.wait_for(_work(alias, queues, concurrency, batch_queues or {}), timeout)
+    )
 
 
-async def _work(alias: str, queues: Sequence[str], concurrency: int) -> Worker:
+async def _work(
+    alias: str, queues: Sequence[str], concurrency: int, batch_queues: Mapping[str, BatchQueue]
+) -> Worker:
     driver = task_backends[alias].create_driver()
     threads = ThreadRunner(concurrency)
     settings = WorkerSettings(
         queues=tuple(queues), concurrency=concurrency, burst=True, heartbeat_interval=0.2,
-        alive_threshold=1.5, shutdown_timeout=5, idle_wait=0.1,
+        alive_threshold=1.5, shutdown_timeout=5, idle_wait=0.1, batch_queues=batch_queues,
     )  # fmt: skip
     await driver.open()
     worker = Worker(driver, Executor(threads), settings, process_id("test"))

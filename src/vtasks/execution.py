@@ -65,6 +65,69 @@ class Executor:
             return await self._run_async(task, backend, claim, result, timeout)
         return await self._run_sync(task, backend, claim, result, timeout)
 
+    async def run_batch(self, claims: list[Claim]) -> list[Outcome]:
+        """Run a batch queue's claims: each task once, with the list of its messages.
+
+        The messages of one task path succeed, or fail and retry, together: each claim gets the
+        call's outcome under its own retry policy (its attempt and ``max_attempts``). Signals are
+        sent per message, as for single tasks. A batch call has no timeout.
+        """
+        outcomes: list[Outcome] = []
+        groups: dict[str, list[Claim]] = {}
+        for claim in claims:
+            backend = self._backend(claim.backend)
+            if claim.problem:
+                outcomes.append(_unrunnable(backend, claim, EnvelopeError(claim.problem)))
+                continue
+            found = self.resolve(claim.task_path)
+            if isinstance(found, Exception):
+                outcomes.append(_unrunnable(backend, claim, found))
+                continue
+            groups.setdefault(claim.task_path, []).append(claim)
+        for group in groups.values():
+            outcomes += await self._run_group(group)
+        return outcomes
+
+    async def _run_group(self, claims: list[Claim]) -> list[Outcome]:
+        task, is_async = self.resolve(claims[0].task_path)  # type: ignore[misc]  # resolved above
+        backend = self._backend(claims[0].backend)
+        results = [_running_result(task, claim) for claim in claims]
+        messages = [_batch_message(claim) for claim in claims]
+        args = [messages]
+        if task.takes_context:
+            args.insert(0, TaskContext(task_result=results[0]))
+        for result in results:
+            await _send(self.threads, task_started, backend, result)
+        try:
+            if is_async:
+                value = await task.func(*args)
+            else:
+                value = await self.threads.submit(_call_in_thread, task.func, args)
+            text = codec.dumps(codec.normalize(value, "return value"))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            raise
+        except BaseException as exc:
+            outcomes = [
+                _failure(backend, task, claim, result, exc)
+                for claim, result in zip(claims, results, strict=True)
+            ]
+            for result in results:
+                await _send(self.threads, task_finished, backend, result, exc)
+            return outcomes
+        outcomes = [
+            _success(backend, task, claim, result, text)
+            for claim, result in zip(claims, results, strict=True)
+        ]
+        for result in results:
+            await _send(self.threads, task_finished, backend, result)
+        return outcomes
+
+    def _backend(self, alias: str) -> Any:
+        backend = self._backends.get(alias)
+        if backend is None:
+            backend = self._backends[alias] = task_backends[alias]
+        return backend
+
     def resolve(self, path: str) -> tuple[DjangoTask, bool] | Exception:
         """The declared task at ``path`` and whether it is async (cached), or why there is none."""
         found = self._tasks.get(path)
@@ -156,6 +219,21 @@ def _attempt_in_thread(
         outcome = _success(backend, task, claim, result, text)
         _tell(task_finished, backend, result)
         return outcome
+    finally:
+        close_old_connections()
+
+
+def _batch_message(claim: Claim) -> dict[str, Any]:
+    """What a batch task receives per message (``enqueued_at`` as ISO 8601 text, as JSON has it)."""
+    return {
+        "id": claim.id, "args": claim.args, "kwargs": claim.kwargs,
+        "enqueued_at": claim.enqueued_at.isoformat(), "attempt": claim.attempt,
+    }  # fmt: skip
+
+
+def _call_in_thread(func: Any, args: list[Any]) -> Any:
+    try:
+        return func(*args)
     finally:
         close_old_connections()
 

@@ -11,19 +11,32 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from vtasks.drivers.base import Claim, Driver, Outcome, ProcessInfo
 from vtasks.runtime import exitcodes
+from vtasks.runtime.batches import BatchQueue
 
 logger = logging.getLogger("vtasks.worker")
 
 
 class Executor(Protocol):
     async def run(self, claim: Claim) -> Outcome: ...
+
+    async def run_batch(self, claims: list[Claim]) -> list[Outcome]: ...
+
+
+class Observer(Protocol):
+    """Metrics (``vtasks.observability.metrics.WorkerMetrics``): told per batch, never per task."""
+
+    def finished(self, outcomes: Sequence[Outcome]) -> None: ...
+
+    def running(self, claims: Iterable[Claim]) -> None: ...
+
+    def recovered(self, requeued: int, failed: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,13 +50,18 @@ class WorkerSettings:
     idle_wait: float = 1.0
     #: Seconds a freed slot waits for others before the next claim (see ``_wait_for_slot``).
     claim_linger: float = 0.002
+    #: Batch queues (``runtime.batches``); those among ``queues`` are served a batch at a time.
+    batch_queues: Mapping[str, BatchQueue] = field(default_factory=dict)
 
 
 class Worker:
     def __init__(
-        self, driver: Driver, executor: Executor, settings: WorkerSettings, process_id: str
-    ) -> None:
+        self, driver: Driver, executor: Executor, settings: WorkerSettings, process_id: str,
+        observer: Observer | None = None,
+    ) -> None:  # fmt: skip
         self.driver = driver
+        #: ``None`` when metrics are off: then nothing at all is spent on them.
+        self.observer = observer
         self.executor = executor
         self.settings = settings
         self.process_id = process_id
@@ -73,10 +91,16 @@ class Worker:
         await self.driver.register(info)
         flusher = asyncio.create_task(self._flush_loop())
         heart = asyncio.create_task(self._heartbeat_loop())
+        batched = {q: b for q, b in self.settings.batch_queues.items() if q in self.settings.queues}
+        batchers = [asyncio.create_task(self._batch_loop(q, b)) for q, b in batched.items()]
         try:
-            await self._claim_loop()
+            await self._claim_loop([q for q in self.settings.queues if q not in batched])
+            await self._drain_batches(batchers)
             await self._drain()
         finally:
+            for batcher in batchers:
+                batcher.cancel()
+            await asyncio.gather(*batchers, return_exceptions=True)
             heart.cancel()
             self._flush_wanted.set()
             self._stopping.set()
@@ -87,8 +111,11 @@ class Worker:
         return exitcodes.FENCED if self._fenced_out else exitcodes.OK
 
     # -- claiming ------------------------------------------------------------------------------
-    async def _claim_loop(self) -> None:
-        queues = list(self.settings.queues)
+    async def _claim_loop(self, queues: list[str]) -> None:
+        if not queues:  # every queue is a batch queue: their loops do the work
+            if not self.settings.burst:
+                await self._stopping.wait()
+            return
         failures = 0
         while not self._stopping.is_set():
             free = self.settings.concurrency - len(self._running)
@@ -210,6 +237,96 @@ class Worker:
             self.handed_back += len(leftover)
             await self.driver.hand_back(leftover, self.process_id)
 
+    # -- batch queues --------------------------------------------------------------------------
+    async def _batch_loop(self, queue: str, batch: BatchQueue) -> None:
+        """Collect up to ``batch.count`` claims of ``queue`` (waiting at most ``batch.timeout``
+        after the first), run them as one batch, repeat. One batch per queue at a time."""
+        loop = asyncio.get_running_loop()
+        held: list[Claim] = []
+        deadline = 0.0
+        failures = 0
+        try:
+            while not self._stopping.is_set():
+                if len(held) < batch.count:
+                    try:
+                        claims = await self.driver.claim(
+                            [queue], batch.count - len(held), self.process_id
+                        )
+                    except Exception:
+                        failures += 1
+                        logger.exception("vtasks: claim from batch queue %r failed", queue)
+                        await self._pause(min(5.0, 0.1 * 2**failures))
+                        continue
+                    failures = 0
+                    if claims and not held:
+                        deadline = loop.time() + batch.timeout
+                    held += claims
+                    if claims and len(held) < batch.count:
+                        continue  # more may be there already
+                full = len(held) >= batch.count
+                if held and (full or loop.time() >= deadline or self.settings.burst):
+                    claims, held = held, []
+                    await self._run_batch(claims)
+                    continue
+                if not held and self.settings.burst:
+                    await self._flush_now()  # a retry must be stored before the queue looks empty
+                    due = await self.driver.next_due([queue])
+                    if due is None:
+                        return
+                    await self._wait_for_work_or_stop([queue], (due - _now(due)).total_seconds())
+                    continue
+                wait = deadline - loop.time() if held else self.settings.idle_wait
+                await self._wait_for_work_or_stop([queue], wait)
+        finally:
+            if held and not self._fenced_out:
+                await asyncio.shield(self.driver.hand_back(held, self.process_id))
+
+    async def _wait_for_work_or_stop(self, queues: list[str], timeout: float) -> None:
+        if timeout <= 0:
+            return
+        waiters = [
+            asyncio.create_task(self.driver.wait_for_work(queues, timeout)),
+            asyncio.create_task(self._stopping.wait()),
+        ]
+        _, pending = await asyncio.wait(
+            waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        for waiter in pending:
+            waiter.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _run_batch(self, claims: list[Claim]) -> None:
+        try:
+            outcomes = await self.executor.run_batch(claims)
+        except asyncio.CancelledError:
+            # Shutdown ran out of time mid-batch: its messages go back, as unfinished tasks do.
+            if not self._fenced_out:
+                self.handed_back += len(claims)
+                await asyncio.shield(self.driver.hand_back(claims, self.process_id))
+            raise
+        except Exception:
+            logger.exception(
+                "vtasks: executor failed on a batch of %d; handing it back", len(claims)
+            )
+            await self.driver.hand_back(claims, self.process_id)
+            return
+        self._outcomes.extend(outcomes)
+        self._flush_wanted.set()
+        self.processed += len(outcomes)
+
+    async def _drain_batches(self, batchers: list[asyncio.Task[None]]) -> None:
+        """Burst: let the batch loops empty their queues. Stopping: give the batch being run the
+        shutdown timeout, then cancel (its messages are handed back)."""
+        if not batchers:
+            return
+        if self.settings.burst and not self._stopping.is_set():
+            await asyncio.wait(batchers)
+            return
+        _, pending = await asyncio.wait(batchers, timeout=self.settings.shutdown_timeout)
+        for batcher in pending:
+            batcher.cancel()
+        await asyncio.gather(*batchers, return_exceptions=True)
+
     # -- finishing -----------------------------------------------------------------------------
     async def _flush_loop(self) -> None:
         while True:
@@ -235,6 +352,20 @@ class Worker:
                     logger.warning(
                         "vtasks: %d outcome(s) refused: their claims were released", len(refused)
                     )
+                if self.observer is not None:
+                    self._observe(batch, refused)
+
+    def _observe(self, batch: list[Outcome], refused: Sequence[str]) -> None:
+        """Metrics for a recorded batch (after ``finish``: a batch retried is counted once)."""
+        assert self.observer is not None
+        if refused:
+            gone = set(refused)
+            batch = [outcome for outcome in batch if outcome.claim.id not in gone]
+        try:
+            self.observer.finished(batch)
+            self.observer.running(self._running.values())
+        except Exception:  # metrics must never stop the recording of outcomes
+            logger.exception("vtasks: could not record metrics for %d outcome(s)", len(batch))
 
     # -- liveness ------------------------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:
@@ -248,6 +379,9 @@ class Worker:
                     self.stop()
                     return
                 recovered = await self.driver.recover_dead(self.settings.alive_threshold)
+                if self.observer is not None:
+                    self.observer.running(self._running.values())
+                    self.observer.recovered(len(recovered.requeued), len(recovered.failed))
                 if recovered.requeued or recovered.failed:
                     logger.warning(
                         "vtasks: recovered dead process(es) %s: %d requeued, %d failed",
