@@ -59,8 +59,10 @@ def _create_databases(aliases: list[str]) -> None:
         with psycopg.connect(
             "host=127.0.0.1 user=postgres dbname=postgres", autocommit=True
         ) as conn:
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-                conn.execute(f'CREATE DATABASE "{name}"')
+            exists = "SELECT 1 FROM pg_database WHERE datname = %s"
+            for db in (name, f"{name}_queue"):  # the second: tests.settings.QUEUE_DATABASE
+                if not conn.execute(exists, (db,)).fetchone():
+                    conn.execute(f'CREATE DATABASE "{db}"')
     if "mysql" in aliases:
         import pymysql
 
@@ -97,6 +99,8 @@ def pytest_configure(config: pytest.Config) -> None:
     django.setup()
     for alias in aliases:
         call_command("migrate", database=alias, verbosity=0)
+    if "pg" in aliases:  # the queue database holds vtasks' tables only
+        call_command("migrate", "vtasks", database="pgqueue", verbosity=0)
 
 
 def db_aliases() -> list[str]:

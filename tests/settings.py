@@ -15,7 +15,37 @@ pymysql.install_as_MySQLdb()
 SECRET_KEY = "vtasks-tests"
 USE_TZ = True
 TIME_ZONE = "UTC"
-INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "vtasks", "tests"]
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "vtasks",
+    "tests",
+]
+# The admin (tests/admin): its URLs, and what django.contrib.admin needs around it.
+ROOT_URLCONF = "tests.urls"
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 _sqlite_path = os.environ.setdefault("VTASKS_TEST_SQLITE", "/tmp/vtasks-test.sqlite3")
@@ -73,6 +103,13 @@ if os.environ.get("VTASKS_TEST_VALKEY_URL"):
 if "default" not in TASKS:
     TASKS["default"] = {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}
 
+# A second PostgreSQL database that holds only vtasks' tables (tests/integration/
+# test_queue_database.py): the app's models stay on "pg". No TASKS alias of its own here (the
+# admin lists every alias); the test adds one with OPTIONS["database_alias"] = QUEUE_DATABASE.
+QUEUE_DATABASE = "pgqueue"
+if "pg" in DATABASES:
+    DATABASES[QUEUE_DATABASE] = {**DATABASES["pg"], "NAME": f"{_db_name}_queue"}
+
 VTASKS_HEARTBEAT_INTERVAL = 0.2
 # Short enough that kill -9 recovery tests take seconds, long enough that a heartbeat delayed by a
 # loaded CI machine does not get a live worker pruned (it would fence itself out, exit code 3).
@@ -97,3 +134,9 @@ if os.environ.get("VTASKS_TEST_SCHEDULE_EVERY"):
             "args": [1, 2],
         }
     }
+
+# Batch queues for subprocess workers (tests/integration/test_batches.py): JSON in the environment.
+if os.environ.get("VTASKS_TEST_BATCH_QUEUES"):
+    import json
+
+    VTASKS_BATCH_QUEUES = json.loads(os.environ["VTASKS_TEST_BATCH_QUEUES"])

@@ -4,3 +4,12 @@ from vtasks.task import Task, enqueue_on_commit, task
 
 __all__ = ["Task", "enqueue_on_commit", "task"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """``vtasks.schedules`` on first use: the web process need not import croniter up front."""
+    if name == "schedules":
+        import importlib
+
+        return importlib.import_module("vtasks.schedules")
+    raise AttributeError(f"module 'vtasks' has no attribute {name!r}")

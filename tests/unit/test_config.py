@@ -52,7 +52,7 @@ def test_defaults_alone_make_one_default_pool():
     assert topology.backend == "default" and topology.heartbeat_interval == 5.0
     assert topology.alive_threshold == 30.0 and topology.shutdown_timeout == 30.0
     assert [(p.name, p.queues, p.concurrency, p.processes) for p in topology.workers] == [
-        ("default", ("default",), 10, 1)
+        ("default", ("default",), 20, 1)
     ]
     assert topology.scheduler.enabled is False and topology.metrics is None
     assert topology.log_format == "text" and topology.health_file is None
@@ -62,13 +62,32 @@ def test_a_good_file(tmp_path):
     topology = load(sources.yaml_file(write(tmp_path, GOOD))).topology
     fast, slow = topology.workers
     assert fast.queues == ("emails", "default") and fast.processes == 2
-    assert slow.concurrency == 10 and slow.processes == 1  # top-level default filled in
+    assert slow.concurrency == 20 and slow.processes == 1  # top-level default filled in
     assert topology.shutdown_timeout == 12 and topology.metrics is not None
     assert topology.metrics.port == 9100 and topology.metrics.address == "127.0.0.1"
     specs = child_specs(topology, burst=True)
     assert [s.name for s in specs] == ["fast.1", "fast.2", "slow.1"]
     assert specs[0].worker.queues == ("emails", "default") and specs[0].worker.burst
     assert specs[2].worker.shutdown_timeout == 12
+
+
+def test_yaml_schedules_reach_the_scheduler_child(tmp_path):
+    text = """\
+        scheduler:
+          enabled: true
+          schedules:
+            nightly: {task: app.tasks.report, schedule: "0 5 * * *", args: [1], priority: 3}
+            ping: {task: app.tasks.ping, schedule: 60, time_zone: UTC, catch_up: skip}
+        """
+    topology = load(sources.yaml_file(write(tmp_path, text))).topology
+    (spec,) = [s for s in child_specs(topology) if s.kind == "scheduler"]
+    assert spec.schedules == {
+        "nightly": {"task": "app.tasks.report", "schedule": "0 5 * * *", "args": (1,),
+                    "kwargs": {}, "priority": 3, "catch_up": "once"},
+        "ping": {"task": "app.tasks.ping", "schedule": 60.0, "args": (), "kwargs": {},
+                 "time_zone": "UTC", "catch_up": "skip"},
+    }  # fmt: skip
+    assert all(not s.schedules for s in child_specs(topology) if s.kind == "worker")
 
 
 def test_the_model_is_frozen(tmp_path):
@@ -153,7 +172,7 @@ def test_check_output_names_every_source(tmp_path):
         line.startswith("heartbeat_interval = 5.0") and line.endswith("# default") for line in lines
     )
     assert any(
-        line.startswith("workers[1].concurrency = 10")
+        line.startswith("workers[1].concurrency = 20")
         and line.endswith("# default, via top-level concurrency")
         for line in lines
     )
@@ -209,6 +228,14 @@ def test_a_bad_value_names_its_path_rule_value_and_line(tmp_path):
         ("log_format: xml\n", "log_format: must be one of 'text' or 'json', got 'xml'"),
         ("scheduler: {enabled: maybe}\n", "scheduler.enabled: must be true or false, got 'maybe'"),
         ("scheduler: yes\n", "scheduler: must be a mapping of keys, got True"),
+        ("scheduler:\n  schedules: {t: {task: a.b, schedule: 'x * *'}}\n",
+         "scheduler.schedules.t.schedule: must be a cron expression or seconds, got 'x * *'"),
+        ("scheduler:\n  schedules: {t: {task: a.b, schedule: -1}}\n",
+         "scheduler.schedules.t.schedule: must be more than 0 seconds"),
+        ("scheduler:\n  schedules: {t: {task: a.b, schedule: 1, time_zone: Mars/Base}}\n",
+         "scheduler.schedules.t.time_zone: must be an IANA time zone name, got 'Mars/Base'"),
+        ("scheduler:\n  schedules: {t: {task: a.b, schedule: 1, cron: x}}\n",
+         "scheduler.schedules.t.cron: unknown key"),
         ("metrics: {port: 70000}\n", "metrics.port: must be <= 65535, got 70000"),
         ("backend: ''\n", "backend: must not be empty, got ''"),
     ],

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.tasks import TaskResult, TaskResultStatus
@@ -20,9 +20,14 @@ from django.tasks.signals import task_enqueued
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from vtasks.backends.receivers import wanted
+from vtasks.core.errors import ConfigError
 from vtasks.core.retry import Backoff
 from vtasks.task import Task
 from vtasks.wire import codec
+
+if TYPE_CHECKING:
+    from vtasks.core.cron import Schedule
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -198,8 +203,27 @@ class VTasksBackend(BaseTaskBackend):
 
     def _enqueued(self, new: NewTask) -> TaskResult:
         result = ready_result(new.task, new.id, new.enqueued_at, new.args, new.kwargs, self.alias)
-        task_enqueued.send(type(self), task_result=result)
+        if wanted(task_enqueued, type(self)):
+            task_enqueued.send(type(self), task_result=result)
         return result
+
+    # -- recurring schedules -------------------------------------------------------------------
+    def scheduled_task(self, schedule: Schedule) -> DjangoTask:
+        """``schedule``'s task on this backend, with its queue and priority applied."""
+        try:
+            task = import_string(schedule.task)
+        except ImportError as exc:
+            raise ConfigError(
+                f"schedule {schedule.name!r}: cannot import the task {schedule.task!r}: {exc}"
+            ) from None
+        if not isinstance(task, DjangoTask):
+            raise TypeError(
+                f"schedule {schedule.name!r}: {schedule.task!r} is not a declared task "
+                "(decorate the function with @task)"
+            )
+        return task.using(
+            queue_name=schedule.queue_name, priority=schedule.priority, backend=self.alias
+        )
 
     # -- storage, per backend ------------------------------------------------------------------
     def store(self, new: NewTask) -> bool:

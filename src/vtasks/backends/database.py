@@ -6,7 +6,7 @@ inside ``transaction.atomic()`` exists only if that transaction commits, and so 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,11 @@ class DatabaseBackend(VTasksBackend):
     """``TASKS[alias]["BACKEND"] = "vtasks.backends.database.DatabaseBackend"``.
 
     OPTIONS: ``database_alias`` (default ``"default"``), ``MAX_ATTEMPTS``, ``BACKOFF``, ``RESULT_TTL``.
+
+    ``database_alias`` may name a database of its own (a queue database): every query of the
+    backend and of its workers goes there, so an enqueue is then not part of a transaction on the
+    application's database (``vtasks.enqueue_on_commit``); ``vtasks.routers.VTasksRouter``
+    keeps the tables there for ``migrate``. Queue controls: ``queue_depths``, ``clear_queue``.
     """
 
     @property
@@ -142,8 +147,7 @@ class DatabaseBackend(VTasksBackend):
         """
         from vtasks.models import ScheduleSlot
 
-        task = _scheduled_task(schedule, self.alias)
-        new = self.prepare(task, schedule.args, schedule.kwargs)
+        new = self.prepare(self.scheduled_task(schedule), schedule.args, schedule.kwargs)
         try:
             with transaction.atomic(using=self.db_alias):
                 ScheduleSlot.objects.using(self.db_alias).create(
@@ -158,17 +162,70 @@ class DatabaseBackend(VTasksBackend):
             return None
         return self._enqueued(new)
 
-    def last_slot(self, schedule_name: str) -> datetime | None:
-        """The latest slot of ``schedule_name`` that fired (any scheduler), or ``None``."""
+    def last_slot(self, schedule: Schedule | str) -> datetime | None:
+        """The latest slot of ``schedule`` (or a schedule name) that fired, or ``None``."""
         from vtasks.models import ScheduleSlot
 
-        rows = ScheduleSlot.objects.using(self.db_alias).filter(schedule=schedule_name)
+        name = schedule if isinstance(schedule, str) else schedule.name
+        rows = ScheduleSlot.objects.using(self.db_alias).filter(schedule=name)
         latest = rows.order_by("-slot").values_list("slot", flat=True).first()
         return (
             datetime.strptime(latest, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
             if latest
             else None
         )
+
+    def prune_slots(self, *, keep: timedelta = timedelta(days=1), batch_size: int = 1000) -> int:
+        """Delete fired-slot rows older than ``keep``, except each schedule's latest (its catch-up
+        mark); returns how many went.
+
+        A scheduler only ever fires a schedule's latest slot, never one older than the latest
+        fired, so those rows guard nothing any more; ``keep`` is a margin for skewed clocks.
+        """
+        from django.db.models import OuterRef, Subquery
+
+        from vtasks.models import ScheduleSlot
+
+        slots = ScheduleSlot.objects.using(self.db_alias)
+        newest = slots.filter(schedule=OuterRef("schedule")).order_by("-slot").values("slot")[:1]
+        old = slots.filter(fired_at__lt=timezone.now() - keep).exclude(slot=Subquery(newest))
+        deleted = 0
+        # Ids first, then delete by id: MySQL refuses a DELETE whose subquery reads its own table.
+        while batch := list(old.values_list("id", flat=True)[:batch_size]):
+            deleted += slots.filter(id__in=batch).delete()[0]
+        return deleted
+
+    # -- dynamic schedules (vtasks.schedules) -------------------------------------------------
+    def store_schedule(self, key: str, entry: Mapping[str, Any]) -> None:
+        """Add or replace the dynamic schedule ``key`` (a ``VTASKS_SCHEDULE``-style entry)."""
+        from vtasks.models import StoredSchedule
+
+        when = entry["schedule"]
+        StoredSchedule.objects.using(self.db_alias).update_or_create(
+            key=key,
+            defaults={
+                "task_path": entry["task"], "cron": when if isinstance(when, str) else None,
+                "every": None if isinstance(when, str) else float(when),
+                "args": codec.dumps(list(entry.get("args", ()))),
+                "kwargs": codec.dumps(dict(entry.get("kwargs", {}))),
+                "queue_name": entry.get("queue_name"), "priority": entry.get("priority"),
+                "time_zone": entry.get("time_zone"), "catch_up": entry.get("catch_up", "once"),
+                "updated_at": timezone.now(),
+            },
+        )  # fmt: skip
+
+    def delete_schedule(self, key: str) -> bool:
+        """Remove the dynamic schedule ``key``; whether it existed."""
+        from vtasks.models import StoredSchedule
+
+        return bool(StoredSchedule.objects.using(self.db_alias).filter(key=key).delete()[0])
+
+    def stored_schedules(self) -> dict[str, dict[str, Any]]:
+        """Every dynamic schedule, by key, as ``VTASKS_SCHEDULE``-style entries."""
+        from vtasks.models import StoredSchedule
+
+        rows = StoredSchedule.objects.using(self.db_alias).order_by("key").values()
+        return {row["key"]: _schedule_entry(row) for row in rows}
 
     def queue_depths(self, queues: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
         """Per queue: ready (due now), delayed, running and failed counts, oldest due task's age (s)."""
@@ -198,6 +255,30 @@ class DatabaseBackend(VTasksBackend):
             }  # fmt: skip
             for row in stats.order_by("queue_name")
         }
+
+    def clear_queue(self, name: str, *, failed: bool = False) -> int:
+        """Delete the waiting (ready and delayed) tasks of ``name``, and with ``failed`` its FAILED
+        ones too; never running ones. Their unique locks go with them. Returns how many went."""
+        from vtasks.models import TaskRecord, UniqueLock
+
+        statuses = ["READY", "FAILED"] if failed else ["READY"]
+        rows = TaskRecord.objects.using(self.db_alias).filter(
+            backend=self.alias, queue_name=name, status__in=statuses
+        )
+        deleted = 0
+        while True:
+            with transaction.atomic(using=self.db_alias):
+                batch = list(rows.values_list("seq", "id")[:_BULK_BATCH])
+                if not batch:
+                    return deleted
+                # Filtered again: a task a worker claimed meanwhile is RUNNING and stays, and
+                # so does its lock.
+                deleted += rows.filter(seq__in=[seq for seq, _ in batch]).delete()[0]
+                ids = [task_id for _, task_id in batch]
+                kept = TaskRecord.objects.using(self.db_alias).filter(id__in=ids)
+                UniqueLock.objects.using(self.db_alias).filter(task_id__in=ids).exclude(
+                    task_id__in=kept.values("id")
+                ).delete()
 
     def processes(self) -> list[dict[str, Any]]:
         """The process table: every registered vtasks process and its last heartbeat."""
@@ -274,14 +355,16 @@ def _server_cursor(connection: Any) -> Any:
     return cached
 
 
-def _scheduled_task(schedule: Schedule, backend: str) -> Any:
-    from django.tasks.base import Task as DjangoTask
-    from django.utils.module_loading import import_string
-
-    task = import_string(schedule.task)
-    if not isinstance(task, DjangoTask):
-        raise TypeError(f"schedule {schedule.name!r}: {schedule.task!r} is not a declared task")
-    return task.using(queue_name=schedule.queue_name, priority=schedule.priority, backend=backend)
+def _schedule_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "task": row["task_path"], "schedule": row["cron"] if row["cron"] else row["every"],
+        "args": codec.loads(row["args"]), "kwargs": codec.loads(row["kwargs"]),
+        "catch_up": row["catch_up"],
+    }  # fmt: skip
+    for name in ("queue_name", "priority", "time_zone"):
+        if row[name] is not None:
+            entry[name] = row[name]
+    return entry
 
 
 def _copy_rows(connection: Any, rows: Sequence[tuple[Any, ...]]) -> None:

@@ -36,7 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_worker_arguments(commands.add_parser("worker", help="run a worker process"))
     scheduler = commands.add_parser("scheduler", help="run a lone scheduler for VTASKS_SCHEDULE")
-    scheduler.add_argument("--backend", default="default")
+    scheduler.add_argument("--backend", help="the TASKS alias (default: the file's, else default)")
+    scheduler.add_argument("--config", "-C", default=os.environ.get("VTASKS_CONFIG"),
+                           metavar="PATH", help="a YAML topology: its scheduler.schedules win "
+                           "over VTASKS_SCHEDULE (default: $VTASKS_CONFIG)")  # fmt: skip
     status = commands.add_parser("status", help="the process table and per-queue depth")
     status.add_argument("--backend", default="default")
     purge = commands.add_parser("purge", help="delete finished results past their retention")
@@ -62,18 +65,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure(args.log_level, "text")
     if args.command == "worker":
-        from vtasks.serve import run_worker
+        from vtasks.core.errors import ConfigError
+        from vtasks.serve import run_worker_options, worker_options
 
-        if args.concurrency < 1:
-            raise SystemExit(f"vtasks: --concurrency must be >= 1, got {args.concurrency}")
-        return run_worker(
-            backend=args.backend, queues=args.queues or ["default"], concurrency=args.concurrency,
-            burst=args.burst, worker_id=args.worker_id,
-        )  # fmt: skip
+        try:
+            options = worker_options(vars(args))
+        except ConfigError as exc:
+            raise SystemExit(f"vtasks: {exc}") from None
+        return run_worker_options(options)
     if args.command == "scheduler":
-        from vtasks.scheduler import run_scheduler
-
-        return run_scheduler(args.backend)
+        return _run_scheduler(args)
     if args.command == "status":
         from vtasks.ops.status import status_lines
 
@@ -85,6 +86,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vtasks: purged {prune(args.backend, args.older_than, args.batch_size)} result(s)")
         return 0
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _run_scheduler(args: argparse.Namespace) -> int:
+    """A lone scheduler: ``VTASKS_SCHEDULE``, with the YAML's schedules (and backend) when given."""
+    from vtasks.config import loader, sources
+    from vtasks.core.errors import ConfigError
+    from vtasks.runtime import exitcodes
+    from vtasks.scheduler import run_scheduler
+
+    backend, entries = args.backend, {}
+    if args.config:
+        try:
+            topology = loader.load([sources.defaults(), sources.yaml_file(args.config)]).topology
+        except ConfigError as exc:
+            lines = "".join(f"\n  {line}" for line in str(exc).splitlines())
+            print(f"vtasks: invalid configuration ({args.config}):{lines}", file=sys.stderr)
+            return exitcodes.USAGE
+        backend, entries = backend or topology.backend, topology.scheduler.entries()
+    return run_scheduler(backend or "default", entries)
 
 
 if __name__ == "__main__":  # pragma: no cover
