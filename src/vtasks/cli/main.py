@@ -15,7 +15,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--settings", help="Django settings module (else DJANGO_SETTINGS_MODULE)")
     parser.add_argument("--pythonpath", help="a directory to add to sys.path")
     parser.add_argument("--log-level", default=os.environ.get("VTASKS_LOG_LEVEL", "INFO"))
-    from vtasks.cli.supervise import (
+    from vtasks.cli.arguments import (
         add_check_arguments,
         add_health_arguments,
         add_supervise_arguments,

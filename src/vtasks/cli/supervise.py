@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 from vtasks.cli.setup import django_setup
-from vtasks.config import env, loader, sources
+from vtasks.config import loader, sources
 from vtasks.config.explain import explain
 from vtasks.config.loader import Resolved
 from vtasks.config.messages import origin_of
@@ -26,23 +25,6 @@ if TYPE_CHECKING:
     from vtasks.runtime.topology import Plan
 
 logger = logging.getLogger("vtasks.supervisor")
-
-
-def add_check_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-C", default=os.environ.get(env.CONFIG), metavar="PATH",
-                        help=f"the YAML topology (default: ${env.CONFIG}; none: settings only)")  # fmt: skip
-    parser.add_argument("--backend", help="the TASKS alias (overrides the file)")
-    parser.add_argument("--queue", "-q", action="append", dest="queues", metavar="NAME",
-                        help="default queues of pools that list none, repeatable")  # fmt: skip
-    parser.add_argument("--concurrency", "-c", type=int, help="default concurrency of pools")
-    parser.add_argument("--shutdown-timeout", type=float, help="seconds children get to drain")
-    parser.add_argument("--log-format", help="text or json")
-
-
-def add_supervise_arguments(parser: argparse.ArgumentParser) -> None:
-    add_check_arguments(parser)
-    parser.add_argument("--burst", action="store_true",
-                        help="children exit once their queues are empty; exit 0 when all did")  # fmt: skip
 
 
 def resolve(args: argparse.Namespace) -> Resolved:
@@ -140,15 +122,6 @@ def _reload(args: argparse.Namespace, running: Topology, metrics_dir: str | None
         # The tree's processes must write their samples from the first fork on.
         raise ConfigError("metrics: cannot be turned on by a reload, restart the supervisor")
     return plan(topology, burst=args.burst, metrics_dir=metrics_dir)
-
-
-def add_health_arguments(parser: argparse.ArgumentParser) -> None:
-    add_check_arguments(parser)
-    parser.add_argument(
-        "--health-file", help="the file to judge (default: the topology's health_file)"
-    )
-    parser.add_argument("--max-age", type=float,
-                        help="seconds after which the file is stale (default: alive_threshold)")  # fmt: skip
 
 
 def run_health(args: argparse.Namespace) -> int:

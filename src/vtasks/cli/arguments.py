@@ -1,0 +1,38 @@
+"""The command-line flags of ``supervise``, ``check`` and ``health``, apart from what runs them.
+
+Kept free of the configuration machinery (pydantic, YAML): every ``vtasks`` command builds the
+whole parser, and ``vtasks worker`` should not pay for importing what only ``supervise`` uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from vtasks.config import env
+
+
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-C", default=os.environ.get(env.CONFIG), metavar="PATH",
+                        help=f"the YAML topology (default: ${env.CONFIG}; none: settings only)")  # fmt: skip
+    parser.add_argument("--backend", help="the TASKS alias (overrides the file)")
+    parser.add_argument("--queue", "-q", action="append", dest="queues", metavar="NAME",
+                        help="default queues of pools that list none, repeatable")  # fmt: skip
+    parser.add_argument("--concurrency", "-c", type=int, help="default concurrency of pools")
+    parser.add_argument("--shutdown-timeout", type=float, help="seconds children get to drain")
+    parser.add_argument("--log-format", help="text or json")
+
+
+def add_supervise_arguments(parser: argparse.ArgumentParser) -> None:
+    add_check_arguments(parser)
+    parser.add_argument("--burst", action="store_true",
+                        help="children exit once their queues are empty; exit 0 when all did")  # fmt: skip
+
+
+def add_health_arguments(parser: argparse.ArgumentParser) -> None:
+    add_check_arguments(parser)
+    parser.add_argument(
+        "--health-file", help="the file to judge (default: the topology's health_file)"
+    )
+    parser.add_argument("--max-age", type=float,
+                        help="seconds after which the file is stale (default: alive_threshold)")  # fmt: skip
