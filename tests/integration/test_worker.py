@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import time
 from datetime import timedelta
 
@@ -12,6 +14,10 @@ from django.utils import timezone
 
 from tests import storage, tasks
 from tests.helpers import lines, work
+from vtasks.execution import Executor
+from vtasks.runtime.identity import process_id
+from vtasks.runtime.threads import ThreadRunner
+from vtasks.runtime.worker import Worker, WorkerSettings
 
 
 def test_sync_async_and_context_tasks_succeed_with_django_fields(alias):
@@ -270,3 +276,34 @@ def test_backoff_default_can_be_a_dotted_path(alias, tmp_path, settings_override
     work(alias)
     result.refresh()
     assert result.status == TaskResultStatus.FAILED and result.attempts == 3
+
+
+def test_a_stopped_worker_hands_back_its_prefetched_claims(alias):
+    """Short tasks fill the prefetch buffer; stopping mid-run runs or hands back every claim."""
+    results = [tasks.slow_async.using(backend=alias).enqueue(0.01) for _ in range(200)]
+
+    async def run_then_stop() -> Worker:
+        driver = task_backends[alias].create_driver()
+        threads = ThreadRunner(2)
+        settings = WorkerSettings(
+            queues=("default",), concurrency=2, heartbeat_interval=0.2, alive_threshold=1.5,
+            shutdown_timeout=5, idle_wait=0.1, prefetch=100, prefetch_window=1.0,
+        )  # fmt: skip
+        await driver.open()
+        worker = Worker(driver, Executor(threads), settings, process_id("prefetch"))
+        try:
+            running = asyncio.ensure_future(worker.run())
+            await asyncio.sleep(0.3)
+            worker.stop()
+            await running
+        finally:
+            await driver.close()
+            threads.shutdown(wait=False)
+        return worker
+
+    worker = asyncio.run(run_then_stop())
+    statuses = collections.Counter(storage.status(alias, r.id) for r in results)
+    assert statuses["RUNNING"] == 0, statuses
+    assert statuses["SUCCESSFUL"] == worker.processed
+    assert statuses["READY"] == len(results) - worker.processed
+    assert 0 < worker.processed < len(results)

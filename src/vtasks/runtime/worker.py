@@ -11,6 +11,8 @@ import logging
 import os
 import random
 import socket
+import time
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +52,12 @@ class WorkerSettings:
     idle_wait: float = 1.0
     #: Seconds a freed slot waits for others before the next claim (see ``_wait_for_slot``).
     claim_linger: float = 0.002
+    #: Claims held ready beyond the free slots, so that a freed slot starts its next task at once
+    #: instead of after a claim round trip. Adaptive: at most as many as finished in the last
+    #: ``prefetch_window`` seconds (short tasks get a deep buffer, long ones next to none), and
+    #: never more than this (0: none). Held claims are leased like running ones.
+    prefetch: int = 100
+    prefetch_window: float = 0.1
     #: Batch queues (``runtime.batches``); those among ``queues`` are served a batch at a time.
     batch_queues: Mapping[str, BatchQueue] = field(default_factory=dict)
 
@@ -69,6 +77,10 @@ class Worker:
         #: Claims returned unfinished at shutdown (a sync one may still hold a thread).
         self.handed_back = 0
         self._running: dict[asyncio.Task[None], Claim] = {}
+        #: Claimed, not started yet (see ``WorkerSettings.prefetch``).
+        self._buffer: deque[Claim] = deque()
+        #: Monotonic times of recent finishes, for the adaptive prefetch depth.
+        self._finishes: deque[float] = deque()
         self._outcomes: list[Outcome] = []
         self._flush_wanted = asyncio.Event()
         self._slot_freed = asyncio.Event()
@@ -118,9 +130,9 @@ class Worker:
             return
         failures = 0
         while not self._stopping.is_set():
-            free = self.settings.concurrency - len(self._running)
+            room = self._room()
             try:
-                claims = await self.driver.claim(queues, free, self.process_id) if free > 0 else []
+                claims = await self.driver.claim(queues, room, self.process_id) if room > 0 else []
             except Exception:
                 # The database went away: keep running tasks, retry with capped back-off.
                 failures += 1
@@ -128,16 +140,36 @@ class Worker:
                 await self._pause(min(5.0, 0.1 * 2**failures))
                 continue
             failures = 0
-            for claim in claims:
-                self._start(claim)
-            if claims and len(claims) < free:
+            self._buffer.extend(claims)
+            self._fill()
+            if claims and len(claims) < room:
                 continue  # Maybe more arrived meanwhile; the next claim returns [] when not.
-            if free - len(claims) <= 0:
+            if room - len(claims) <= 0:
                 await self._wait_for_slot()
                 continue
-            if self.settings.burst and not self._running and await self._queues_empty(queues):
+            if (
+                self.settings.burst and not self._running and not self._buffer
+                and await self._queues_empty(queues)
+            ):  # fmt: skip
                 return
             await self._idle(queues)
+
+    def _room(self) -> int:
+        """How many claims to take now: the free slots plus the prefetch buffer's free depth."""
+        free = self.settings.concurrency - len(self._running)
+        cap = self.settings.prefetch
+        if cap > 0:
+            horizon = time.monotonic() - self.settings.prefetch_window
+            finishes = self._finishes
+            while finishes and finishes[0] < horizon:
+                finishes.popleft()
+            free += max(0, min(cap, len(finishes)) - len(self._buffer))
+        return free
+
+    def _fill(self) -> None:
+        """Start held claims while slots are free."""
+        while self._buffer and len(self._running) < self.settings.concurrency:
+            self._start(self._buffer.popleft())
 
     async def _pause(self, seconds: float) -> None:
         try:
@@ -156,9 +188,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.claim_linger
         wanted = max(1, self.settings.concurrency // 2)
-        while (
-            self.settings.concurrency - len(self._running) < wanted and not self._stopping.is_set()
-        ):
+        while self._room() < wanted and not self._stopping.is_set():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
@@ -194,7 +224,7 @@ class Worker:
 
     async def _queues_empty(self, queues: list[str]) -> bool:
         await self._flush_now()
-        return not self._running and await self.driver.next_due(queues) is None
+        return not self._running and not self._buffer and await self.driver.next_due(queues) is None
 
     # -- running -------------------------------------------------------------------------------
     def _start(self, claim: Claim) -> None:
@@ -217,6 +247,9 @@ class Worker:
             return
         finally:
             self._running.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            self._finishes.append(time.monotonic())
+            if self._buffer and not self._stopping.is_set():
+                self._start(self._buffer.popleft())
             self._slot_freed.set()
         self._outcomes.append(outcome)
         self._flush_wanted.set()
@@ -227,6 +260,8 @@ class Worker:
         if self._running:
             await asyncio.wait(list(self._running), timeout=self.settings.shutdown_timeout)
         leftover = [claim for job, claim in self._running.items() if not job.done()]
+        leftover += self._buffer  # claimed, never started
+        self._buffer.clear()
         for job in list(self._running):
             job.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
