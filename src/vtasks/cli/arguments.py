@@ -34,5 +34,8 @@ def add_health_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--health-file", help="the file to judge (default: the topology's health_file)"
     )
+    parser.add_argument("--ignore-process-table", action="store_true",
+                        help="judge the file alone, not the freshness of the supervisor's "
+                        "process-table row it reports")  # fmt: skip
     parser.add_argument("--max-age", type=float,
                         help="seconds after which the file is stale (default: alive_threshold)")  # fmt: skip

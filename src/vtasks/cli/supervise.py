@@ -139,7 +139,8 @@ def run_health(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return exitcodes.USAGE
-    problems = judge(path, args.max_age if args.max_age is not None else topology.alive_threshold)
+    max_age = args.max_age if args.max_age is not None else topology.alive_threshold
+    problems = judge(path, max_age, check_row=not args.ignore_process_table)
     for problem in problems:
         print(f"vtasks: unhealthy: {problem}", file=sys.stderr)
     if not problems:

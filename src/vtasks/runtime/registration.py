@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -42,6 +43,7 @@ class SupervisorRow:
         self.open_driver = open_driver
         self.timeout = timeout
         self.registered = False
+        self.last_beat: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._driver: Driver | None = None
         self._failing = False
@@ -61,6 +63,7 @@ class SupervisorRow:
             self._failing = True
             self.close()
         else:
+            self.last_beat = time.time()
             if self._failing:
                 logger.info("vtasks: the supervisor's process-table row is kept again")
             self._failing = False

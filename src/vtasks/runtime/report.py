@@ -24,6 +24,9 @@ HEALTH_EVERY = 1.0
 class ProcessRow(Protocol):
     """The supervisor's process-table row (``vtasks.runtime.registration``); never raises."""
 
+    #: Wall time of the last successful heartbeat (or registration), ``None`` before the first.
+    last_beat: float | None
+
     def beat(self) -> None: ...
 
     def close(self) -> None: ...
@@ -71,10 +74,11 @@ class Reporter:
         self._status_sent = ""
         #: Next run of each periodic duty.
         self._next: dict[str, float] = {}
+        self._born: float | None = None
 
     def tick(self, tree: Tree, settings: SupervisorSettings, now: float) -> None:
         if settings.health_file and self._due("health", HEALTH_EVERY, now):
-            _write_health(settings.health_file, tree)
+            _write_health(settings.health_file, tree, self._row_heartbeat_at())
         if self.row is not None and self._due("beat", settings.heartbeat_interval, now):
             self.row.beat()
         interval = self.notifier.watchdog_interval
@@ -92,6 +96,15 @@ class Reporter:
         if not self.ready_sent:
             times.append(tree.started + settings.ready_timeout)
         return times
+
+    def _row_heartbeat_at(self) -> float | None:
+        if self.row is None:
+            return None
+        if self.row.last_beat is not None:
+            return self.row.last_beat
+        if self._born is None:
+            self._born = time.time()
+        return self._born  # no heartbeat yet: the row is as old as this supervisor's first report
 
     def reloaded(self, status: str) -> None:
         """A reload ended (done, rejected or abandoned): ``READY=1`` again, if it was ever sent."""
@@ -128,8 +141,9 @@ class Reporter:
         self.notifier.ready(self._status_sent)
 
 
-def _write_health(path: str, tree: Tree) -> None:
+def _write_health(path: str, tree: Tree, row_heartbeat_at: float | None) -> None:
     report = health.Health(
+        row_heartbeat_at=row_heartbeat_at,
         pid=os.getpid(),
         written_at=time.time(),
         children_expected=len(tree.names()),
