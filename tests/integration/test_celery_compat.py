@@ -5,16 +5,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.tasks import task_backends
 from django.test import override_settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from tests import celery_tasks, storage
+from tests.conftest import storage_for
 from tests.helpers import lines, work
 from vtasks.compat.celery import AsyncResult, CeleryTask, EagerResult, celery_priority, shared_task
 from vtasks.core.errors import Revoked
 from vtasks.task import Task
+
+REVOKED_PATH = f"{Revoked.__module__}.{Revoked.__qualname__}"
 
 
 def test_decorated_functions_are_declared_vtasks_tasks():
@@ -108,31 +112,39 @@ def test_get_times_out_while_waiting(db_alias):
         result.get(timeout=0.2, interval=0.05)
 
 
-def test_a_revoked_task_never_runs(db_alias, tmp_path):
+def test_a_revoked_task_never_runs(alias, tmp_path):
     out = tmp_path / "ran"
-    record = celery_tasks.record.using(backend=db_alias)
+    record = celery_tasks.record.using(backend=alias)
     revoked, kept = record.delay(str(out), "revoked"), record.delay(str(out), "kept")
-    assert revoked.revoke() is True
+    later = record.apply_async((str(out), "later"), countdown=3600)  # waits in the delayed set
+    assert revoked.revoke() is True and later.revoke() is True
     assert revoked.state == "REVOKED" and isinstance(revoked.result, Revoked)
-    work(db_alias, queues=["celery"])
+    assert later.state == "REVOKED"
+    assert task_backends[alias].get_result(revoked.id).status == "FAILED"
+    work(alias, queues=["celery"])
     assert lines(out) == ["kept"]
     assert revoked.state == "REVOKED" and kept.state == "SUCCESS"
     assert revoked.revoke() is False  # finished: nothing to revoke
 
 
-def test_revoke_leaves_a_running_task_alone(db_alias):
-    result = celery_tasks.add.using(backend=db_alias).delay(1, 1)
-    storage.update(db_alias, result.id, status="RUNNING", claimed_by="someone", attempts=1)
+def test_revoke_leaves_a_running_task_alone(alias):
+    result = celery_tasks.add.using(backend=alias).delay(1, 1)
+    storage.update(alias, result.id, status="RUNNING", claimed_by="someone", attempts=1)
     assert result.revoke() is False
-    assert storage.status(db_alias, result.id) == "RUNNING" and result.state == "STARTED"
+    assert storage.status(alias, result.id) == "RUNNING" and result.state == "STARTED"
 
 
-def test_revoke_releases_a_unique_lock(db_alias):
-    add = celery_tasks.add.using(backend=db_alias, unique=True)
+def test_revoke_releases_a_unique_lock(alias):
+    add = celery_tasks.add.using(backend=alias, unique=True)
     first = add.delay(1, 1)
     assert add.delay(1, 1) is None  # a duplicate while the first waits
     assert first.revoke()
     assert isinstance(add.delay(1, 1), AsyncResult)
+
+
+@pytest.fixture
+def valkey_alias():
+    yield from storage_for("valkey")
 
 
 def test_eager_mode_runs_at_once(tmp_path):
@@ -154,11 +166,27 @@ def test_eager_mode_runs_at_once(tmp_path):
 
 
 def test_revoke_on_a_backend_without_it_says_so():
-    from tests.conftest import valkey_available
+    dummy = {"BACKEND": "django.tasks.backends.dummy.DummyBackend", "QUEUES": []}
+    with override_settings(TASKS={**settings.TASKS, "dummy": dummy}):
+        with pytest.raises(NotImplementedError, match="DummyBackend"):
+            AsyncResult("some-id", backend="dummy").revoke()
 
-    if not valkey_available():
-        pytest.skip("Valkey/Redis is not available")
-    # When the Valkey backend learns to revoke, this test must change with it (no silent skip).
-    result = celery_tasks.add.using(backend="valkey").delay(1, 1)
-    with pytest.raises(NotImplementedError, match="ValkeyBackend"):
-        result.revoke()
+
+def test_a_revoked_valkey_task_is_a_capped_retryable_dead_letter(valkey_alias, monkeypatch):
+    """On Valkey, revoke is one script: out of the ready set, FAILED with one more error, into
+    the dead letters (capped by VTASKS_DLQ_CAP), and retryable like any failed task."""
+    monkeypatch.setenv("VTASKS_DLQ_CAP", "2")
+    backend = task_backends[valkey_alias]
+    add = celery_tasks.add.using(backend=valkey_alias)
+    first, second, third = add.delay(1, 1), add.delay(2, 2), add.delay(3, 3)
+    earlier = '[{"exception_class_path": "builtins.OSError", "traceback": "OSError: once\\n"}]'
+    storage.update(valkey_alias, third.id, errors=earlier)  # as after a failed attempt
+    assert all(r.revoke() for r in (first, second, third))
+    depths = backend.queue_depths(["default"])["default"]
+    assert depths["ready"] == 0 and depths["failed"] == 2
+    assert storage.record(valkey_alias, first.id) is None  # evicted by the cap, oldest first
+    errors = backend.get_result(third.id).errors
+    assert [e.exception_class_path for e in errors] == ["builtins.OSError", REVOKED_PATH]
+    assert backend.retry_failed(third.id)  # a revoked task can be put back, as a failed one
+    work(valkey_alias)
+    assert third.get(timeout=5) == 6 and second.state == "REVOKED"

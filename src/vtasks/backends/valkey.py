@@ -14,23 +14,29 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.tasks import TaskResult
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 
+from vtasks.backends import valkey_tasks as _tasks
 from vtasks.backends.base import NewTask, VTasksBackend
-from vtasks.drivers.valkey import client as _client
+from vtasks.backends.valkey_source import DEFAULT_URL, Source
+from vtasks.config import env
 from vtasks.drivers.valkey import queues as _queues
 from vtasks.drivers.valkey.keys import DEFAULT_PREFIX, glob_escape, global_keys, queue_keys
-from vtasks.drivers.valkey.records import message_body, record_view, to_us
+from vtasks.drivers.valkey.records import from_us, message_body, record_view, to_us
 from vtasks.drivers.valkey.scripts import SCRIPTS, WAKE_CAP, Call, arun, run
-from vtasks.wire import envelope
+from vtasks.wire import codec, envelope
 
-DEFAULT_URL = "valkey://127.0.0.1:6379/0"
+if TYPE_CHECKING:
+    from vtasks.core.cron import Schedule
+
+__all__ = ["DEFAULT_URL", "ValkeyBackend"]
+
 #: Messages per script call: bounds how long one enqueue_many holds the server.
 _CHUNK = 1000
 
@@ -39,9 +45,15 @@ class ValkeyBackend(VTasksBackend):
     """``TASKS[alias]["BACKEND"] = "vtasks.backends.valkey.ValkeyBackend"``.
 
     OPTIONS: ``BROKER_URL`` (``valkey://``, ``valkeys://``, ``redis://``, ``rediss://``; password
-    and database number in the URL), ``CLUSTER`` (default ``False``), ``PREFIX`` (default
-    ``"vt"``), ``BLOCKING_TIMEOUT`` (seconds an idle worker blocks per wait, default 1.0),
-    ``MAX_ATTEMPTS``, ``BACKOFF``, ``RESULT_TTL``.
+    and database number in the URL, TLS files as ``?ssl_ca_certs=...``), ``CLUSTER`` (default
+    ``False``), ``PREFIX`` (default ``"vt"``), ``BLOCKING_TIMEOUT`` (seconds an idle worker blocks
+    per wait, default 1.0), ``MAX_ATTEMPTS``, ``BACKOFF``, ``RESULT_TTL``.
+
+    Instead of a URL alone: ``CONNECTION_POOL``, a shared ``valkey.asyncio.ConnectionPool`` for
+    the async side (``BROKER_URL`` still serves the sync side), or ``cache_alias``, a ``CACHES``
+    alias whose backend lends its valkey-py clients through ``get_raw_client(async_client)``.
+    Workers never use those objects: they build their own connections of the same kind after
+    fork (see ``valkey_source.py``).
 
     Cluster mode: ``CLUSTER: True``, or a ``valkey+cluster://`` / ``redis+cluster://`` (``s`` for
     TLS) URL naming any one node (database 0 only). The backend and the worker's driver then use
@@ -56,9 +68,16 @@ class ValkeyBackend(VTasksBackend):
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
         # No I/O: Django builds an instance per thread and async context; pools are module-level.
-        self.url: str = self.options.get("BROKER_URL", DEFAULT_URL)
-        self.cluster = _client.parse_url(self.url, bool(self.options.get("CLUSTER", False)))[1]
-        self.prefix: str = self.options.get("PREFIX", DEFAULT_PREFIX)
+        self.source = Source(alias, self.options)
+        #: ``None`` with ``cache_alias`` (the cache's clients are borrowed).
+        self.url: str | None = self.source.url
+        self.cluster = self.source.cluster
+        # OPTIONS["PREFIX"] for this alias, else VTASKS_VALKEY_PREFIX (environment, then setting).
+        self.prefix: str = (
+            self.options.get("PREFIX") or env.value(env.VALKEY_PREFIX_SETTING) or DEFAULT_PREFIX
+        )
+        #: VTASKS_COMPRESS_THRESHOLD; ``None``: the envelope's default.
+        self.compress_threshold: int | None = env.value(env.COMPRESS_THRESHOLD_SETTING)
         self.blocking_timeout = float(self.options.get("BLOCKING_TIMEOUT", 1.0))
 
     # -- enqueue -------------------------------------------------------------------------------
@@ -67,14 +86,15 @@ class ValkeyBackend(VTasksBackend):
 
     async def astore(self, new: NewTask) -> bool:
         calls, before, slots = self._enqueue_calls([new])
-        results = await arun(await _client.async_client(self.url, self.cluster), calls, before)
+        client, lane = await self.source.async_client_and_lane()
+        results = await arun(client, calls, before, lane=lane)
         return _stored(results, slots, 1)[0]
 
     def store_many(self, news: Sequence[NewTask]) -> list[bool]:
         if not news:
             return []
         calls, before, slots = self._enqueue_calls(news)
-        results = run(_client.sync_client(self.url, self.cluster), calls, before)
+        results = run(self._sync(), calls, before)
         return _stored(results, slots, len(news))
 
     def _enqueue_calls(
@@ -109,14 +129,14 @@ class ValkeyBackend(VTasksBackend):
         )  # fmt: skip
         ttl = "" if not plan.unique_ttl else str(max(1, math.ceil(plan.unique_ttl * 1000)))
         return [
-            new.id, envelope.encode(body), task.priority, to_us(new.available_at),
+            new.id, envelope.encode(body, threshold=self.compress_threshold), task.priority, to_us(new.available_at),
             "1" if task.run_after is not None else "0", plan.max_attempts, new.unique_key or "",
             ttl if new.unique_key else "", "1" if plan.release_unique_on_finish else "0",
         ]  # fmt: skip
 
     # -- results -------------------------------------------------------------------------------
     def get_result(self, result_id: str) -> TaskResult:
-        client = _client.sync_client(self.url, self.cluster)
+        client = self._sync()
         queues = sorted(client.smembers(global_keys(self.prefix).queues))
         pipe = client.pipeline(transaction=False)
         for queue in queues:
@@ -124,7 +144,7 @@ class ValkeyBackend(VTasksBackend):
         return self._result(str(result_id), pipe.execute() if queues else [])
 
     async def aget_result(self, result_id: str) -> TaskResult:
-        client = await _client.async_client(self.url, self.cluster)
+        client = await self.source.async_client()
         queues = sorted(await client.smembers(global_keys(self.prefix).queues))
         pipe = client.pipeline(transaction=False)
         for queue in queues:
@@ -144,7 +164,7 @@ class ValkeyBackend(VTasksBackend):
         """Delete results finished before ``older_than`` ago; expired ones are gone already."""
         if older_than is None:
             return 0
-        client = _client.sync_client(self.url, self.cluster)
+        client = self._sync()
         cutoff = to_us(timezone.now() - older_than)
         deleted = 0
         for queue in client.smembers(global_keys(self.prefix).queues):
@@ -200,16 +220,99 @@ class ValkeyBackend(VTasksBackend):
         """The process table: every registered vtasks process and its last heartbeat."""
         return _queues.processes(self._sync(), self.prefix)
 
+    # -- single tasks, for the Django admin's Valkey adapter (see backends/valkey_tasks.py) -------
+    def list_tasks(
+        self, state: _tasks.State, *, queue: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` tasks per queue in ``state`` (pending, scheduled, running, failed), as
+        mappings with the ``TaskRecord`` field names."""
+        return _tasks.list_tasks(self._sync(), self.prefix, state, queue, limit)
+
+    def run_now(self, task_ids: Sequence[str]) -> int:
+        """Make waiting (scheduled or retry-delayed) tasks due now; how many were waiting."""
+        return _tasks.run_now(self._sync(), self.prefix, task_ids)
+
+    def delete_tasks(self, task_ids: Sequence[str]) -> int:
+        """Delete tasks and their records, never a running one; how many were deleted."""
+        return _tasks.delete(self._sync(), self.prefix, task_ids)
+
+    def release_orphans(self, claims: Sequence[tuple[str, str]]) -> int:
+        """Put ``(task id, claimer)`` tasks still RUNNING under that (dead) claimer back to READY;
+        how many went back."""
+        return _tasks.release(self._sync(), self.prefix, claims)
+
+    def revoke_waiting(self, task_id: str, error: Mapping[str, str]) -> bool:
+        """Make a task that has not started never run: FAILED with ``error`` appended (kept for
+        ``FAILED_RESULT_TTL`` seconds if set), its unique key freed. A running task is left alone.
+        Whether it was waiting (``vtasks.compat.revoke``)."""
+        from vtasks.drivers.valkey.driver import DEFAULT_DLQ_CAP
+
+        ttl = self.options.get("FAILED_RESULT_TTL")
+        expires = None if ttl is None else timezone.now() + timedelta(seconds=ttl)
+        cap = env.value(env.DLQ_CAP_SETTING) or DEFAULT_DLQ_CAP
+        return _tasks.revoke(
+            self._sync(), self.prefix, str(task_id), codec.dumps(dict(error)), expires, cap
+        )
+
     def _sync(self) -> Any:
-        return _client.sync_client(self.url, self.cluster)
+        return self.source.sync_client()
 
     def create_driver(self) -> Any:
         from vtasks.drivers.valkey.driver import ValkeyDriver
 
         return ValkeyDriver(
             self.url, prefix=self.prefix, blocking_timeout=self.blocking_timeout,
-            cluster=self.cluster,
+            cluster=self.cluster, dlq_cap=env.value(env.DLQ_CAP_SETTING),
+            connection=self.source.worker_connection(),
         )  # fmt: skip
+
+    # -- recurring schedules (the scheduler's side) ----------------------------------------------
+    def fire_slot(self, schedule: Schedule, slot: datetime) -> TaskResult | None:
+        """Enqueue ``schedule``'s task for ``slot`` unless some scheduler fired it (or a later one).
+
+        One ``enqueue.lua`` call with its slot guard: the schedule's last-slot key (in the target
+        queue's hash slot) is compared, advanced and the message pushed in one atomic step.
+        """
+        new = self.prepare(self.scheduled_task(schedule), schedule.args, schedule.kwargs)
+        k = queue_keys(self.prefix, new.task.queue_name)
+        keys = (k.ready, k.delayed, k.seq, k.wake, k.paused, k.schedule(schedule.name))
+        args = [k.task_prefix, k.unique_prefix, WAKE_CAP, *self._message_args(new)]
+        args += [to_us(slot), _slot_ttl_ms(schedule, slot)]
+        before = [("SADD", global_keys(self.prefix).queues, new.task.queue_name)]
+        (flags,) = run(self._sync(), [Call(SCRIPTS["enqueue"], keys, args)], before)
+        if not flags or not int(flags[0]):
+            return None  # fired already; or a unique task still queued: the slot is spent
+        return self._enqueued(new)
+
+    def last_slot(self, schedule: Schedule) -> datetime | None:
+        """The latest slot ``schedule`` fired into its queue (any scheduler), or ``None``."""
+        queue = self.scheduled_task(schedule).queue_name
+        return from_us(self._sync().get(queue_keys(self.prefix, queue).schedule(schedule.name)))
+
+    # -- dynamic schedules (vtasks.schedules) ----------------------------------------------------
+    def store_schedule(self, key: str, entry: Mapping[str, Any]) -> None:
+        """Add or replace the dynamic schedule ``key`` (a ``VTASKS_SCHEDULE``-style entry)."""
+        self._sync().hset(global_keys(self.prefix).schedules, key, codec.dumps(dict(entry)))
+
+    def delete_schedule(self, key: str) -> bool:
+        """Remove the dynamic schedule ``key``; whether it existed."""
+        return bool(self._sync().hdel(global_keys(self.prefix).schedules, key))
+
+    def stored_schedules(self) -> dict[str, dict[str, Any]]:
+        """Every dynamic schedule, by key, as ``VTASKS_SCHEDULE``-style entries."""
+        stored = self._sync().hgetall(global_keys(self.prefix).schedules)
+        return {key.decode(): codec.loads(stored[key]) for key in sorted(stored)}
+
+
+#: How long a schedule's last-slot key outlives its last firing: long enough to catch up after
+#: any ordinary downtime, short enough that a removed schedule's key does not stay forever.
+_SLOT_KEY_FLOOR = 7 * 24 * 3600.0
+_SLOT_KEY_PERIODS = 3
+
+
+def _slot_ttl_ms(schedule: Schedule, slot: datetime) -> int:
+    period = (schedule.next_slot(slot) - slot).total_seconds()
+    return math.ceil(max(_SLOT_KEY_FLOOR, _SLOT_KEY_PERIODS * period) * 1000)
 
 
 def _stored(results: list[Any], slots: list[list[int]], count: int) -> list[bool]:

@@ -1,8 +1,8 @@
 """Revoke a waiting task: it becomes FAILED with ``Revoked`` and is never claimed.
 
 Fenced like a worker's finish: only a READY record whose attempt count is unchanged is touched, so a
-task a worker claimed meanwhile (RUNNING) runs on. A backend may offer its own ``revoke(task_id)``;
-the database backend is handled here. Valkey has no single-task revoke yet.
+task a worker claimed meanwhile (RUNNING) runs on. The database backend is handled here; a backend
+with a ``revoke_waiting(task_id, error)`` method (the Valkey backend: one Lua script) does it itself.
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ from vtasks.wire import codec
 def revoke(backend_alias: str, task_id: str) -> bool:
     """Revoke ``task_id`` on the ``TASKS`` alias; whether it was still waiting (now revoked)."""
     backend = task_backends[backend_alias]
-    own = getattr(backend, "revoke", None)
+    own = getattr(backend, "revoke_waiting", None)
     if callable(own):
-        return bool(own(task_id))
+        return bool(own(str(task_id), _revoked_error(str(task_id))))
     from vtasks.backends.database import DatabaseBackend
 
     if isinstance(backend, DatabaseBackend):
         return _revoke_row(backend, str(task_id))
     raise NotImplementedError(
         f"revoke() is not supported by the {type(backend).__name__} backend ({backend_alias!r}): "
-        "only the database backend can revoke a waiting task so far"
+        "only the database and Valkey backends can revoke a waiting task"
     )
 
 

@@ -10,6 +10,12 @@ so no socket is left for the garbage collector to complain about.
 Cluster mode (``cluster=True``, or a ``valkey+cluster://``/``redis+cluster://`` URL) builds
 valkey-py's cluster clients instead: they route each command, script call and pipeline entry by
 the slot of its keys (a non-transactional cluster pipeline splits itself per node).
+
+A project may hand its own asyncio ``ConnectionPool`` over instead of a URL (the backend's
+``CONNECTION_POOL``, or a cache backend's client): ``pool_client`` wraps it for one loop and never
+closes it. A worker process never uses such a pool (it may have been made before ``fork()``):
+``ConnectionSpec`` copies what the pool's connections are made of, and ``new_async_client`` builds
+a private pool from it.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 _sync: dict[str, Any] = {}
@@ -68,8 +75,36 @@ def _new_sync_client(url: str, cluster: bool) -> Any:
     return valkey.Valkey.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT)
 
 
-def new_async_client(url: str, cluster: bool = False) -> Any:
-    """A private asyncio client (the worker's driver owns and closes its own)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionSpec:
+    """What an asyncio pool's connections are made of: the class and its keyword arguments
+    (server, database, auth, TLS, timeouts). Plain data, safe to carry across ``fork()``."""
+
+    connection_class: type
+    connection_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, pool: Any) -> ConnectionSpec:
+        return cls(
+            connection_class=pool.connection_class, connection_kwargs=dict(pool.connection_kwargs)
+        )
+
+
+def new_async_client(
+    url: str | None, cluster: bool = False, spec: ConnectionSpec | None = None
+) -> Any:
+    """A private asyncio client (the worker's driver owns and closes its own): from ``spec``
+    when given (a pool of its own with those connections), else from ``url``."""
+    if spec is not None:
+        import valkey.asyncio
+
+        kwargs = {"socket_connect_timeout": CONNECT_TIMEOUT, **spec.connection_kwargs}
+        pool = valkey.asyncio.ConnectionPool(
+            connection_class=_c_packing(spec.connection_class), **kwargs
+        )
+        return valkey.asyncio.Valkey.from_pool(pool)  # closes its pool with it
+    if url is None:
+        raise ValueError("new_async_client needs a URL or a ConnectionSpec")
     url, cluster = parse_url(url, cluster)
     if cluster:
         from valkey.asyncio.cluster import ValkeyCluster
@@ -125,8 +160,8 @@ except ImportError:  # pragma: no cover - the [valkey] extra installs libvalkey
     _pack = None
 
 
-async def async_client(url: str, cluster: bool = False) -> Any:
-    """The shared asyncio client of ``url`` for the running loop."""
+async def _loop_clients() -> dict[str, Any]:
+    """The running loop's clients and lanes, closed when the loop shuts down."""
     loop = asyncio.get_running_loop()
     clients = _async.get(loop)
     if clients is None:
@@ -134,6 +169,12 @@ async def async_client(url: str, cluster: bool = False) -> Any:
         closer = _close_at_shutdown(clients)
         await closer.asend(None)  # registers it with the loop's async-generator hooks
         _closers[loop] = closer
+    return clients
+
+
+async def async_client(url: str, cluster: bool = False) -> Any:
+    """The shared asyncio client of ``url`` for the running loop."""
+    clients = await _loop_clients()
     url, cluster = parse_url(url, cluster)
     key = f"{'cluster ' if cluster else ''}{url}"
     client = clients.get(key)
@@ -142,10 +183,47 @@ async def async_client(url: str, cluster: bool = False) -> Any:
     return client
 
 
+async def pool_client(pool: Any) -> Any:
+    """A client on a project's asyncio ``pool`` for the running loop. Closing it at the loop's
+    end returns its connection and leaves the pool (the project's) open."""
+    clients = await _loop_clients()
+    key = f"pool {id(pool)}"
+    entry = clients.get(key)
+    if entry is None or entry.connection_pool is not pool:
+        import valkey.asyncio
+
+        entry = clients[key] = valkey.asyncio.Valkey(connection_pool=pool)
+    return entry
+
+
+async def async_lane(url: str, cluster: bool = False) -> Any:
+    """The running loop's ``AsyncExchange`` for ``url``'s shared client (``None`` for a cluster,
+    whose pipeline routes by slot). Closed with the loop, like the client."""
+    return await lane_of(await async_client(url, cluster))
+
+
+async def lane_of(client: Any) -> Any:
+    """The running loop's ``AsyncExchange`` for ``client``'s pool, shared by every client of that
+    pool (``None`` for a client without one, such as a cluster's). Closed with the loop."""
+    pool = getattr(client, "connection_pool", None)
+    if pool is None:
+        return None
+    from vtasks.drivers.valkey.exchange import AsyncExchange
+
+    clients = await _loop_clients()
+    key = f"lane {id(pool)}"
+    lane = clients.get(key)
+    if lane is None or lane.pool is not pool:
+        if lane is not None:  # the id of a pool collected meanwhile: its lane goes too
+            await lane.aclose()
+        lane = clients[key] = AsyncExchange(client)
+    return lane
+
+
 async def _close_at_shutdown(clients: dict[str, Any]) -> AsyncGenerator[None]:
     try:
         yield
     finally:
         for client in list(clients.values()):
-            await client.aclose()
+            await client.aclose()  # clients and lanes alike
         clients.clear()

@@ -64,14 +64,24 @@ def dlq_cap_from_env() -> int:
 
 
 class ValkeyDriver:
-    """A ``Driver`` for Valkey. No I/O before ``open()``: the client is built after fork."""
+    """A ``Driver`` for Valkey. No I/O before ``open()``: the client is built after fork.
+
+    It connects to ``url``, or, given ``connection`` (what the project's own asyncio pool makes:
+    the backend's ``CONNECTION_POOL`` or ``cache_alias``), through a private pool making those
+    connections. A ``socket_timeout`` there shorter than a blocking wait is raised past it, or
+    every idle wait would end in a timeout error.
+    """
 
     def __init__(
-        self, url: str, *, prefix: str = DEFAULT_PREFIX, blocking_timeout: float = 1.0,
+        self, url: str | None, *, prefix: str = DEFAULT_PREFIX, blocking_timeout: float = 1.0,
         dlq_cap: int | None = None, cluster: bool = False,
+        connection: _client.ConnectionSpec | None = None,
     ) -> None:  # fmt: skip
+        if url is None and connection is None:
+            raise ConfigError("ValkeyDriver needs a URL or a connection spec")
         self.url = url
-        self.cluster = _client.parse_url(url, cluster)[1]
+        self.cluster = _client.parse_url(url, cluster)[1] if url is not None else False
+        self.connection = _for_blocking(connection, blocking_timeout)
         self.prefix = prefix
         self.blocking_timeout = blocking_timeout
         self.dlq_cap = dlq_cap if dlq_cap is not None else dlq_cap_from_env()
@@ -84,7 +94,7 @@ class ValkeyDriver:
     async def open(self) -> None:
         if self._client is not None:
             return
-        client = _client.new_async_client(self.url, self.cluster)
+        client = _client.new_async_client(self.url, self.cluster, self.connection)
         try:
             await client.ping()
         except BaseException:
@@ -271,6 +281,16 @@ class ValkeyDriver:
         scores = await self._client.zmscore(self.keys.processes, claimers)
         alive = {c for c, s in zip(claimers, scores, strict=True) if s is not None and s >= cutoff}
         return [(q, row) for q, row in orphans if row[1].decode() not in alive]
+
+
+def _for_blocking(
+    spec: _client.ConnectionSpec | None, blocking_timeout: float
+) -> _client.ConnectionSpec | None:
+    timeout = None if spec is None else spec.connection_kwargs.get("socket_timeout")
+    if spec is None or timeout is None or timeout > blocking_timeout + 1.0:
+        return spec
+    kwargs = {**spec.connection_kwargs, "socket_timeout": blocking_timeout + 1.0}
+    return _client.ConnectionSpec(connection_class=spec.connection_class, connection_kwargs=kwargs)
 
 
 def _outcome_args(outcome: Outcome, process_id: str) -> list[Any]:

@@ -76,7 +76,7 @@ class AsyncExchange:
     """
 
     def __init__(self, client: Any) -> None:
-        self._pool = client.connection_pool
+        self.pool = client.connection_pool
         self._idle: list[Any] = []
 
     async def exchange(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
@@ -102,7 +102,7 @@ class AsyncExchange:
         return replies
 
     def _new(self) -> Any:
-        return self._pool.connection_class(**self._pool.connection_kwargs)
+        return self.pool.connection_class(**self.pool.connection_kwargs)
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, []
