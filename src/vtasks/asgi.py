@@ -8,6 +8,11 @@ on its own thread pool, async tasks on the server's loop); at shutdown it stops 
 running tasks finish up to ``VTASKS_SHUTDOWN_TIMEOUT``, hands the rest back and closes the driver
 before the server is told the shutdown is complete.
 
+With prometheus-client installed (``metrics=None``, the default) or ``metrics=True``, the worker's
+``vtasks_`` metrics and this process's enqueues are recorded in prometheus-client's default
+registry, which the host application exposes as it does its own metrics; queue depths and the
+process table are sampled there too, on a thread, every heartbeat interval.
+
 The runtime is imported inside the lifespan handler, so importing this module (the web process's
 ``asgi.py``) stays as light as enqueueing: no runtime, uvloop or driver until the server starts.
 """
@@ -34,21 +39,27 @@ def get_worker_application(
     backend: str = "default",
     queues: Sequence[str] = ("default",),
     concurrency: int = 10,
+    metrics: bool | None = None,
 ) -> ASGIApp:
-    """Wrap ``django_asgi_app`` so the server's lifespan starts and drains an embedded worker."""
+    """Wrap ``django_asgi_app`` so the server's lifespan starts and drains an embedded worker.
+
+    ``metrics``: record into the default Prometheus registry (``None``: when installed)."""
     return WorkerApplication(
-        django_asgi_app, backend=backend, queues=tuple(queues), concurrency=concurrency
-    )
+        django_asgi_app, backend=backend, queues=tuple(queues), concurrency=concurrency,
+        metrics=metrics,
+    )  # fmt: skip
 
 
 class WorkerApplication:
     def __init__(
-        self, app: ASGIApp, *, backend: str, queues: tuple[str, ...], concurrency: int
-    ) -> None:
+        self, app: ASGIApp, *, backend: str, queues: tuple[str, ...], concurrency: int,
+        metrics: bool | None = None,
+    ) -> None:  # fmt: skip
         self.app = app
         self.backend = backend
         self.queues = queues
         self.concurrency = concurrency
+        self.metrics = metrics
         self.worker: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -61,7 +72,7 @@ class WorkerApplication:
         inner = _InnerLifespan(self.app, scope)
         message = await receive()
         assert message["type"] == "lifespan.startup", message
-        embedded = _EmbeddedWorker(self.backend, self.queues, self.concurrency)
+        embedded = _EmbeddedWorker(self.backend, self.queues, self.concurrency, self.metrics)
         try:
             await embedded.start()
         except Exception as exc:
@@ -124,11 +135,15 @@ class _EmbeddedWorker:
     """A ``Worker`` wired like ``vtasks.serve`` but on the running loop, without signal handlers
     (the server owns SIGTERM/SIGINT and turns them into the lifespan shutdown)."""
 
-    def __init__(self, backend: str, queues: tuple[str, ...], concurrency: int) -> None:
+    def __init__(
+        self, backend: str, queues: tuple[str, ...], concurrency: int, metrics: bool | None = None
+    ) -> None:
         self.backend = backend
         self.queues = queues
         self.concurrency = concurrency
+        self.metrics = metrics
         self.worker: Any = None
+        self._sampler: Any = None
         self._parts: Any = None
         self._job: asyncio.Task[int] | None = None
 
@@ -148,7 +163,7 @@ class _EmbeddedWorker:
         threads = ThreadRunner(self.concurrency)
         executor = Executor(threads)
         await driver.open()
-        self.worker = Worker(driver, executor, wsettings, process_id())
+        self.worker = Worker(driver, executor, wsettings, process_id(), self._observer(wsettings))
         self._parts = (driver, threads, executor)
         self._job = asyncio.create_task(self.worker.run(), name="vtasks-embedded-worker")
         self._job.add_done_callback(_report_exit)
@@ -157,8 +172,35 @@ class _EmbeddedWorker:
             self.worker.process_id, list(self.queues), self.concurrency,
         )  # fmt: skip
 
+    def _observer(self, wsettings: Any) -> Any:
+        """The worker's metrics in the default registry (depths sampled beside it), and the
+        task log when ``VTASKS_LOG_TASKS`` asks for it."""
+        from vtasks.config import env
+        from vtasks.observability import tasklog
+
+        logs = tasklog.TaskLog() if env.value(env.LOG_TASKS_SETTING) else None
+        return tasklog.combine(self._metrics(wsettings), logs)
+
+    def _metrics(self, wsettings: Any) -> Any:
+        from vtasks.observability import metrics
+
+        if self.metrics is False or (self.metrics is None and not metrics.available()):
+            return None
+        metrics.require()
+        from vtasks.ops.metrics import Sampler
+
+        metrics.count_enqueued()
+        self._sampler = Sampler(self.backend, wsettings.heartbeat_interval).start()
+        return metrics.WorkerMetrics()
+
     async def stop(self) -> None:
         """Stop claiming, drain (``Worker`` waits up to its shutdown timeout), close the driver."""
+        if self._sampler is not None:
+            from vtasks.observability.metrics import stop_counting_enqueued
+
+            stop_counting_enqueued()
+            await asyncio.to_thread(self._sampler.stop)
+            self._sampler = None
         if self._job is None:
             return
         driver, threads, executor = self._parts

@@ -13,6 +13,7 @@ PROCESS_TABLE = "vtasks_process"
 UNIQUE_LOCK_TABLE = "vtasks_unique_lock"
 SCHEDULE_SLOT_TABLE = "vtasks_schedule_slot"
 SCHEDULE_TABLE = "vtasks_schedule"
+PAUSED_QUEUE_TABLE = "vtasks_paused_queue"
 
 STATUS_CHOICES = [(s, s.title()) for s in ("READY", "RUNNING", "SUCCESSFUL", "FAILED")]
 
@@ -163,3 +164,21 @@ class StoredSchedule(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class PausedQueue(models.Model):
+    """A queue no worker claims from while its row exists (``DatabaseBackend.pause_queue``).
+
+    Per database, like the claim: every backend alias on this database sees the pause. Workers
+    re-read the table at most once a second (``vtasks.drivers.paused``), not per claim.
+    """
+
+    queue_name = models.CharField(max_length=64, primary_key=True)
+    paused_at = models.DateTimeField()
+
+    class Meta:
+        db_table = PAUSED_QUEUE_TABLE
+        verbose_name = "paused queue"
+
+    def __str__(self) -> str:
+        return self.queue_name

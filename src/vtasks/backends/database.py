@@ -15,6 +15,7 @@ from django.tasks import TaskResult
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 
+from vtasks.backends import db_queues
 from vtasks.backends.base import NewTask, VTasksBackend
 from vtasks.core.cron import Schedule, slot_key
 from vtasks.core.sqlfile import load
@@ -31,7 +32,8 @@ class DatabaseBackend(VTasksBackend):
     ``database_alias`` may name a database of its own (a queue database): every query of the
     backend and of its workers goes there, so an enqueue is then not part of a transaction on the
     application's database (``vtasks.enqueue_on_commit``); ``vtasks.routers.VTasksRouter``
-    keeps the tables there for ``migrate``. Queue controls: ``queue_depths``, ``clear_queue``.
+    keeps the tables there for ``migrate``. Queue controls: ``queue_depths``, ``clear_queue``,
+    ``pause_queue``/``resume_queue``, ``retry_failed``/``retry_all_failed`` (``db_queues``).
     """
 
     @property
@@ -245,16 +247,41 @@ class DatabaseBackend(VTasksBackend):
             failed=Count("seq", filter=Q(status="FAILED")),
             oldest=Min("available_at", filter=due),
         )
-        return {
+        paused = db_queues.paused(self.db_alias)
+        depths = {
             row["queue_name"]: {
                 "ready": row["ready"],
                 "delayed": row["delayed"],
                 "running": row["running"],
                 "failed": row["failed"],
                 "oldest_age": (now - row["oldest"]).total_seconds() if row["oldest"] else None,
+                "paused": row["queue_name"] in paused,
             }  # fmt: skip
             for row in stats.order_by("queue_name")
         }
+        for name in sorted(paused - set(depths)):  # a paused queue without tasks is still shown
+            if queues is None or name in queues:
+                depths[name] = {"ready": 0, "delayed": 0, "running": 0, "failed": 0,
+                                "oldest_age": None, "paused": True}  # fmt: skip
+        return depths
+
+    # -- pause/resume and retry (vtasks.backends.db_queues) ------------------------------------
+    def pause_queue(self, name: str) -> None:
+        """Stop claims from ``name`` on this database (within a second; enqueues still land)."""
+        db_queues.pause(self.db_alias, name)
+
+    def resume_queue(self, name: str) -> bool:
+        """Let workers claim from ``name`` again; whether it was paused."""
+        return db_queues.resume(self.db_alias, name)
+
+    def retry_failed(self, task_id: str) -> bool:
+        """Put a FAILED task back to READY (errors and attempts kept); ``False`` when it is not
+        FAILED, is gone, or another task holds its unique key now."""
+        return db_queues.retry_failed(self.db_alias, self.alias, ids=[str(task_id)]) == 1
+
+    def retry_all_failed(self, queue: str, task_path: str | None = None) -> int:
+        """``retry_failed`` for every FAILED task of ``queue`` (of ``task_path`` only, if given)."""
+        return db_queues.retry_failed(self.db_alias, self.alias, queue=queue, task_path=task_path)
 
     def clear_queue(self, name: str, *, failed: bool = False) -> int:
         """Delete the waiting (ready and delayed) tasks of ``name``, and with ``failed`` its FAILED

@@ -48,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
         "--older-than", type=float, help="seconds: also delete results finished earlier"
     )
     purge.add_argument("--batch-size", type=int, default=1000)
+    from vtasks.ops.queues import add_queue_arguments
+    from vtasks.ops.retry import add_retry_arguments
+
+    add_retry_arguments(commands.add_parser("retry", help="put failed tasks back to READY"))
+    add_queue_arguments(
+        commands.add_parser("queue", help="a queue's size and latency; pause, resume or clear it")
+    )
     return parser
 
 
@@ -61,9 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         run = {"supervise": run_supervise, "check": run_check, "health": run_health}[args.command]
         return run(args)
     django_setup(args.settings)
+    from vtasks.config import env
     from vtasks.observability.logformat import configure
 
-    configure(args.log_level, "text")
+    configure(args.log_level, os.environ.get(env.LOG_FORMAT) or "text")
     if args.command == "worker":
         from vtasks.core.errors import ConfigError
         from vtasks.serve import run_worker_options, worker_options
@@ -85,7 +93,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"vtasks: purged {prune(args.backend, args.older_than, args.batch_size)} result(s)")
         return 0
+    if args.command in ("retry", "queue"):
+        return _run_queue_command(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _run_queue_command(args: argparse.Namespace) -> int:
+    from vtasks.ops.queues import queue_lines
+    from vtasks.ops.retry import retry_lines
+
+    try:
+        if args.command == "retry":
+            lines = retry_lines(vars(args))
+        else:
+            lines = queue_lines(vars(args), _confirm)
+    except TypeError as exc:
+        print(f"vtasks: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
 
 
 def _run_scheduler(args: argparse.Namespace) -> int:

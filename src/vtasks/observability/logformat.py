@@ -20,6 +20,9 @@ class JsonFormatter(logging.Formatter):
             "pid": record.process,
             "message": record.getMessage(),
         }
+        fields = getattr(record, "vtasks", None)
+        if isinstance(fields, dict):  # a task event (``vtasks.observability.tasklog``)
+            entry.update(fields)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from vtasks.drivers.base import Claim, Outcome, ProcessInfo, Recovered
+from vtasks.drivers.paused import PausedQueues
 from vtasks.drivers.postgres import conninfo as _conninfo
 from vtasks.drivers.postgres.listener import Listener
 from vtasks.drivers.postgres.queries import QUERIES
@@ -60,6 +61,7 @@ class PostgresDriver:
         self._pool: AsyncConnectionPool | None = None
         self._listener = Listener(conninfo)
         self._listening = True
+        self._paused = PausedQueues()
 
     @classmethod
     def from_django(cls, db_alias: str = "default", **options: Any) -> PostgresDriver:
@@ -130,7 +132,7 @@ class PostgresDriver:
 
     # -- claim and finish ----------------------------------------------------------------------
     async def claim(self, queues: Sequence[str], limit: int, process_id: str) -> list[Claim]:
-        queues = list(queues)
+        queues = list(await self._unpaused(queues))
         if limit <= 0 or not queues:
             return []
         now = timezone.now()
@@ -176,8 +178,21 @@ class PostgresDriver:
         )
 
     async def next_due(self, queues: Sequence[str]) -> datetime | None:
-        rows = await self._fetch(QUERIES["next_due"], {"queues": list(queues)})
+        serving = list(await self._unpaused(queues))
+        if not serving:
+            return None
+        rows = await self._fetch(QUERIES["next_due"], {"queues": serving})
         return rows[0]["due"] if rows else None
+
+    async def _unpaused(self, queues: Sequence[str]) -> Sequence[str]:
+        """``queues`` but the paused ones, re-read at most once a second (``drivers.paused``)."""
+        if self._paused.stale():
+            try:
+                rows = await self._fetch(QUERIES["paused_queues"], {})
+                self._paused.update(row["queue_name"] for row in rows)
+            except psycopg.Error as exc:
+                self._paused.failed(exc)
+        return self._paused.serve(queues)
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         """Return on a ``NOTIFY vtasks`` or after ``timeout``; a listen problem just sleeps."""

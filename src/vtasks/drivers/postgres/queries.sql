@@ -102,6 +102,10 @@ SELECT min(available_at) AS due
 FROM vtasks_task
 WHERE queue_name = ANY(%(queues)s::text[]) AND status = 'READY'
 
+-- name: paused_queues
+-- Queues that no worker claims from (DatabaseBackend.pause_queue); read at most once a second.
+SELECT queue_name FROM vtasks_paused_queue
+
 -- name: listen
 LISTEN vtasks
 

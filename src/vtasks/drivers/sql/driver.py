@@ -19,6 +19,7 @@ from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from vtasks.drivers.base import Claim, Outcome, ProcessInfo, Recovered
+from vtasks.drivers.paused import PausedQueues
 from vtasks.drivers.records import claim_from_row, decode_stored, outcome_changes, worker_lost_error
 from vtasks.wire import codec
 
@@ -34,6 +35,7 @@ class SqlDriver:
         self.db_alias = db_alias
         self.poll_interval = poll_interval
         self._executor: ThreadPoolExecutor | None = None
+        self._paused = PausedQueues()
 
     # -- plumbing ------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -74,6 +76,7 @@ class SqlDriver:
 
     def _claim(self, queues: Sequence[str], limit: int, process_id: str) -> list[Claim]:
         claims: list[Claim] = []
+        queues = self._unpaused(queues)
         with transaction.atomic(using=self.db_alias):
             now = timezone.now()
             for queue in queues:
@@ -131,13 +134,28 @@ class SqlDriver:
 
     async def next_due(self, queues: Sequence[str]) -> datetime | None:
         def next_due() -> datetime | None:
-            rows = self._tasks().filter(queue_name__in=list(queues), status="READY")
+            serving = self._unpaused(queues)
+            if not serving:
+                return None
+            rows = self._tasks().filter(queue_name__in=list(serving), status="READY")
             return rows.order_by("available_at").values_list("available_at", flat=True).first()
 
         return await self._run(next_due)
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         await asyncio.sleep(min(timeout, self.poll_interval))
+
+    def _unpaused(self, queues: Sequence[str]) -> Sequence[str]:
+        """``queues`` but the paused ones (``vtasks.drivers.paused``); in the driver's thread."""
+        if self._paused.stale():
+            from vtasks.models import PausedQueue
+
+            try:
+                rows = PausedQueue.objects.using(self.db_alias).values_list("queue_name", flat=True)
+                self._paused.update(list(rows))
+            except Exception as exc:
+                self._paused.failed(exc)
+        return self._paused.serve(queues)
 
     # -- processes -----------------------------------------------------------------------------
     async def register(self, info: ProcessInfo) -> None:
