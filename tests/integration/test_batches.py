@@ -4,14 +4,16 @@ once with the list of its messages, success and retry as a group, nothing lost t
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
 import time
 
 import pytest
 from django.tasks import TaskResultStatus
 
 from tests import batch_tasks, storage, tasks
-from tests.helpers import lines, spawn_worker, wait_for, work
+from tests.helpers import lines, spawn_worker, vtasks_command, wait_for, work
 from vtasks.core.errors import ConfigError
 from vtasks.runtime.batches import BatchQueue, parse_batch_queues
 
@@ -125,3 +127,25 @@ def test_kill_9_mid_batch_loses_no_message(alias, tmp_path, monkeypatch):
         result.refresh()
         assert result.attempts == 2
         assert [e.exception_class_path for e in result.errors] == ["vtasks.core.errors.WorkerLost"]
+
+
+def test_a_supervised_pool_takes_its_batch_queues_from_the_yaml(alias, tmp_path):
+    """``workers[].batch`` in vtasks.yml makes the pool's children batch that queue."""
+    config = tmp_path / "vtasks.yml"
+    config.write_text(
+        f"backend: {alias}\n"
+        "workers:\n  - name: b\n    queues: [batch]\n    concurrency: 2\n"
+        "    batch: {batch: {count: 4, timeout: 0.2}}\n"
+    )
+    results = [batch_tasks.collect.using(backend=alias).enqueue(i) for i in range(10)]
+    done = subprocess.run(
+        vtasks_command("supervise", "--config", str(config), "--burst"),
+        capture_output=True, timeout=60, env=dict(os.environ),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    sizes = set()
+    for result in results:
+        result.refresh()
+        assert result.status == TaskResultStatus.SUCCESSFUL
+        sizes.add(len(result.return_value))
+    assert sizes <= {4, 2} and 4 in sizes  # 4 + 4 + 2

@@ -12,6 +12,7 @@ from vtasks.config import loader, sources
 from vtasks.config.explain import explain
 from vtasks.config.models import Topology
 from vtasks.core.errors import ConfigError
+from vtasks.runtime.batches import BatchQueue
 from vtasks.runtime.topology import child_specs
 
 
@@ -88,6 +89,38 @@ def test_yaml_schedules_reach_the_scheduler_child(tmp_path):
                  "time_zone": "UTC", "catch_up": "skip"},
     }  # fmt: skip
     assert all(not s.schedules for s in child_specs(topology) if s.kind == "worker")
+
+
+def test_pool_batch_queues_and_prefetch_reach_the_workers(tmp_path):
+    text = """\
+        workers:
+          - name: digests
+            queues: [emails, default]
+            concurrency: 4
+            prefetch: 0
+            batch:
+              emails: {count: 50, timeout: 2}
+        """
+    topology = load(sources.yaml_file(write(tmp_path, text))).topology
+    (spec,) = child_specs(topology)
+    assert spec.worker.prefetch == 0
+    assert spec.worker.batch_queues == {"emails": BatchQueue(count=50, timeout=2.0)}
+    (default,) = child_specs(load().topology)
+    assert default.worker.prefetch == 100 and default.worker.batch_queues == {}
+
+
+def test_a_batch_queue_must_be_served_by_its_pool(tmp_path):
+    text = """\
+        workers:
+          - name: digests
+            queues: [default]
+            batch: {emails: {count: 0}}
+        """
+    problems = "\n".join(errors_of(sources.yaml_file(write(tmp_path, text))))
+    assert "workers[0].batch.emails.count: must be >= 1, got 0" in problems
+    text = text.replace("{count: 0}", "{count: 5}")
+    problems = "\n".join(errors_of(sources.yaml_file(write(tmp_path, text))))
+    assert "batch queues must be among the pool's queues, got ['emails']" in problems
 
 
 def test_the_model_is_frozen(tmp_path):

@@ -21,6 +21,7 @@ from pydantic import (
 
 from vtasks.config.env import (
     ALIVE_THRESHOLD,
+    DEFAULT_CONCURRENCY,
     HEARTBEAT_INTERVAL,
     RUNTIME_DEFAULTS,
     SHUTDOWN_TIMEOUT,
@@ -30,11 +31,17 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^
 QueueName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 DEFAULT_QUEUES: tuple[str, ...] = ("default",)
-DEFAULT_CONCURRENCY = 10
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Batch(_Frozen):
+    """A batch queue's collection: up to ``count`` messages, or ``timeout`` seconds after the first."""
+
+    count: int = Field(default=100, ge=1)
+    timeout: float = Field(default=5.0, ge=0)
 
 
 class Pool(_Frozen):
@@ -44,21 +51,80 @@ class Pool(_Frozen):
     queues: tuple[QueueName, ...]
     concurrency: int = Field(ge=1)
     processes: int = Field(default=1, ge=1)
+    #: Claims held beyond the free slots (adaptive, at most this many; 0: none).
+    prefetch: int = Field(default=100, ge=0)
+    #: Batch queues among ``queues`` (else ``VTASKS_BATCH_QUEUES`` from the settings).
+    batch: dict[QueueName, Batch] = Field(default_factory=dict)
 
     @field_validator("queues")
     @classmethod
     def _queue_list(cls, queues: tuple[str, ...]) -> tuple[str, ...]:
         return _queue_list(queues)
 
+    @field_validator("batch")
+    @classmethod
+    def _batch_queues_are_served(cls, batch: dict[str, Batch], info: Any) -> dict[str, Batch]:
+        stray = [queue for queue in batch if queue not in (info.data.get("queues") or ())]
+        if stray:
+            raise ValueError(f"batch queues must be among the pool's queues, got {stray}")
+        return batch
+
+
+class ScheduleEntry(_Frozen):
+    """One recurring task, as in ``VTASKS_SCHEDULE``: ``schedule`` is a cron expression (5 fields,
+    or 6 with seconds last) or seconds between slots."""
+
+    task: Annotated[str, StringConstraints(min_length=1, pattern=r"^[A-Za-z_][\w.]*$")]
+    schedule: str | float
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    queue_name: QueueName | None = None
+    priority: int | None = Field(default=None, ge=-100, le=100)
+    #: Default: the Django setting ``TIME_ZONE``.
+    time_zone: str | None = None
+    #: After downtime: fire the latest missed slot once ("once"), or only future slots ("skip").
+    catch_up: Literal["once", "skip"] = "once"
+
+    @field_validator("schedule")
+    @classmethod
+    def _when(cls, value: str | float) -> str | float:
+        if isinstance(value, str):
+            from croniter import croniter
+
+            if not croniter.is_valid(value):
+                raise ValueError(f"must be a cron expression or seconds, got {value!r}")
+        elif not value > 0:
+            raise ValueError(f"must be more than 0 seconds, got {value!r}")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        from zoneinfo import ZoneInfo
+
+        try:
+            if value is not None:
+                ZoneInfo(value)
+        except Exception:
+            raise ValueError(f"must be an IANA time zone name, got {value!r}") from None
+        return value
+
 
 class Scheduler(_Frozen):
-    """``enabled``: the supervisor runs one scheduler child for ``VTASKS_SCHEDULE``."""
+    """``enabled``: the supervisor runs one scheduler child for ``VTASKS_SCHEDULE`` and
+    ``schedules`` (these win over ``VTASKS_SCHEDULE`` entries of the same name)."""
 
     enabled: bool = False
+    schedules: dict[Name, ScheduleEntry] = Field(default_factory=dict)
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        """``schedules`` as plain ``VTASKS_SCHEDULE``-style entries, unset keys left out."""
+        return {name: entry.model_dump(exclude_none=True) for name, entry in self.schedules.items()}
 
 
 class Metrics(_Frozen):
-    # Validated only: the /metrics exporter is a later issue.
+    """The supervisor's ``/metrics`` and ``/healthz`` endpoint (needs ``vtasks[metrics]``)."""
+
     address: str = "127.0.0.1"
     port: int = Field(default=9808, ge=1, le=65535)
 
@@ -89,6 +155,8 @@ class Topology(_Frozen):
     metrics: Metrics | None = None
     health_file: Path | None = None
     log_format: Literal["text", "json"] = "text"
+    #: One log line per task event (enqueued, started, finished, retried, dead) from the workers.
+    log_tasks: bool = False
 
     @field_validator("queues")
     @classmethod
@@ -147,6 +215,6 @@ def _queue_list(queues: tuple[str, ...]) -> tuple[str, ...]:
 def known_keys() -> set[str]:
     """Every key the topology accepts, at any depth: the vocabulary for "did you mean" hints."""
     keys: set[str] = set()
-    for model in (Topology, Pool, Scheduler, Metrics):
+    for model in (Topology, Pool, Scheduler, ScheduleEntry, Metrics):
         keys.update(model.model_fields)
     return keys
