@@ -32,7 +32,9 @@ class Executor(Protocol):
 
 
 class Observer(Protocol):
-    """Metrics (``vtasks.observability.metrics.WorkerMetrics``): told per batch, never per task."""
+    """Metrics and the task log (``vtasks.observability``): told per batch, never per task."""
+
+    def claimed(self, claims: Sequence[Claim]) -> None: ...
 
     def finished(self, outcomes: Sequence[Outcome]) -> None: ...
 
@@ -140,6 +142,8 @@ class Worker:
                 await self._pause(min(5.0, 0.1 * 2**failures))
                 continue
             failures = 0
+            if claims and self.observer is not None:
+                self.observer.claimed(claims)
             self._buffer.extend(claims)
             self._fill()
             if claims and len(claims) < room:
@@ -293,6 +297,8 @@ class Worker:
                         await self._pause(min(5.0, 0.1 * 2**failures))
                         continue
                     failures = 0
+                    if claims and self.observer is not None:
+                        self.observer.claimed(claims)
                     if claims and not held:
                         deadline = loop.time() + batch.timeout
                     held += claims
