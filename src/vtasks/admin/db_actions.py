@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from vtasks.admin.common import alive_cutoff
+from vtasks.backends.db_queues import relock_unique
 
 
 def retry(rows: QuerySet[Any]) -> int:
     """FAILED tasks and orphans back to READY, due now; errors and attempts are kept. A task that
     held a unique key takes it again, and stays as it is when another task holds it now."""
-    from vtasks.models import ProcessRecord, TaskRecord, UniqueLock
+    from vtasks.models import ProcessRecord, TaskRecord
 
     db = rows.db
     now = timezone.now()
@@ -32,7 +33,11 @@ def retry(rows: QuerySet[Any]) -> int:
         if row.status == "RUNNING" and row.claimed_by in alive:
             continue  # running, not orphaned
         with transaction.atomic(using=db):
-            if row.status == "FAILED" and row.unique_key and not _relock(db, row, UniqueLock):
+            if (
+                row.status == "FAILED"
+                and row.unique_key
+                and not relock_unique(db, row.unique_key, row.id)
+            ):
                 continue
             fence = {"claimed_by": row.claimed_by} if row.status == "RUNNING" else {}
             retried += (
@@ -48,19 +53,6 @@ def retry(rows: QuerySet[Any]) -> int:
                 )  # fmt: skip
             )
     return retried
-
-
-def _relock(db: str, row: Any, lock_model: Any) -> bool:
-    locks = lock_model.objects.using(db)
-    locks.filter(key=row.unique_key, expires_at__lte=timezone.now()).delete()
-    if locks.filter(key=row.unique_key).exclude(task_id=row.id).exists():
-        return False
-    try:
-        with transaction.atomic(using=db):
-            locks.get_or_create(key=row.unique_key, defaults={"task_id": row.id})
-    except IntegrityError:
-        return False
-    return True
 
 
 def run_now(rows: QuerySet[Any]) -> int:

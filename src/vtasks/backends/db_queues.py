@@ -53,7 +53,7 @@ def retry_failed(
     retried = 0
     for seq, unique_key, task_id in rows.order_by("seq").values_list("seq", "unique_key", "id"):
         with transaction.atomic(using=db):
-            if unique_key and not _relock(db, unique_key, task_id):
+            if unique_key and not relock_unique(db, unique_key, task_id):
                 continue
             retried += (
                 TaskRecord.objects.using(db)
@@ -70,7 +70,7 @@ def retry_failed(
     return retried
 
 
-def _relock(db: str, key: str, task_id: str) -> bool:
+def relock_unique(db: str, key: str, task_id: str) -> bool:
     """Take ``key`` for ``task_id`` again (an expired lock is freed first)."""
     from vtasks.models import UniqueLock
 
