@@ -21,7 +21,12 @@ HEALTH_FILE = "VTASKS_HEALTH_FILE"
 #: django-vtasks' name for the health file; ``VTASKS_HEALTH_FILE`` wins when both are set.
 HEALTH_CHECK_FILE = "VTASKS_HEALTH_CHECK_FILE"
 RUN_SCHEDULER = "VTASKS_RUN_SCHEDULER"
+#: A lone worker's ``/metrics`` port (django-vtasks' name; ``--metrics-port`` wins).
+METRICS_PORT = "VTASKS_METRICS_PORT"
+#: One log line per task event (``vtasks.observability.tasklog``); off by default.
+LOG_TASKS = "VTASKS_LOG_TASKS"
 COMPRESS_THRESHOLD = "VTASKS_COMPRESS_THRESHOLD"
+MAX_PAYLOAD_BYTES = "VTASKS_MAX_PAYLOAD_BYTES"
 DLQ_CAP = "VTASKS_DLQ_CAP"
 VALKEY_PREFIX = "VTASKS_VALKEY_PREFIX"
 #: ``true`` in a worker-only process: see ``vtasks.worker_setup``.
@@ -44,6 +49,7 @@ TOPOLOGY_VARS: dict[str, str] = {
     CONCURRENCY: "concurrency",
     QUEUES: "queues",
     LOG_FORMAT: "log_format",
+    LOG_TASKS: "log_tasks",
     HEALTH_CHECK_FILE: "health_file",
     HEALTH_FILE: "health_file",
 }
@@ -152,8 +158,13 @@ RUN_SCHEDULER_SETTING = Setting(RUN_SCHEDULER, True, _flag)
 # Valkey driver: 1000 dead letters per queue; ``drivers.valkey.keys``: "vt").
 COMPRESS_THRESHOLD_SETTING = Setting(COMPRESS_THRESHOLD, None, _whole(0))
 DLQ_CAP_SETTING = Setting(DLQ_CAP, None, _whole(1))
+#: Enqueue refuses a call whose arguments encode to more bytes than this (1 MiB by default): a
+#: queue carries references to data, not the data, and every claim reads the whole message.
+MAX_PAYLOAD_BYTES_SETTING = Setting(MAX_PAYLOAD_BYTES, 1024 * 1024, _whole(1))
 VALKEY_PREFIX_SETTING = Setting(VALKEY_PREFIX, None, _prefix)
 HEALTH_CHECK_FILE_SETTING = Setting(HEALTH_CHECK_FILE, None, _text)
+METRICS_PORT_SETTING = Setting(METRICS_PORT, None, _whole(1))  # None: no endpoint
+LOG_TASKS_SETTING = Setting(LOG_TASKS, False, _flag)
 IS_WORKER_SETTING = Setting(IS_WORKER, False, _flag)
 
 

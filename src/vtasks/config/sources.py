@@ -18,6 +18,10 @@ from vtasks.config import env
 from vtasks.config.models import Topology
 from vtasks.core.errors import ConfigError
 
+#: A topology is a few dozen values: a document that expands to more (aliases of aliases, or an
+#: alias inside itself) is refused before anything walks it.
+MAX_NODES = 10_000
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Layer:
@@ -58,9 +62,12 @@ def yaml_file(path: str | os.PathLike[str]) -> Layer:
         raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror}") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_size(node, path)
         values = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(_yaml_syntax_message(path, exc)) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: the YAML document is nested too deeply") from None
     if values is None:
         return Layer(name="yaml", values={})
     if not isinstance(values, dict):
@@ -100,6 +107,24 @@ def _yaml_syntax_message(path: str | os.PathLike[str], exc: yaml.YAMLError) -> s
     if mark is None:
         return f"{path}: YAML syntax error: {problem}"
     return f"{path}:{mark.line + 1}: YAML syntax error (column {mark.column + 1}): {problem}"
+
+
+def _check_size(node: yaml.Node | None, path: str | os.PathLike[str]) -> None:
+    """Refuse a document whose aliases expand it past ``MAX_NODES`` (or into itself): walking or
+    merging it would never end."""
+    todo, seen = [node], 0
+    while todo:
+        current = todo.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise ConfigError(
+                f"{path}: the YAML document is too large: its aliases expand to more than "
+                f"{MAX_NODES} values"
+            )
+        if isinstance(current, yaml.MappingNode):
+            todo += [part for pair in current.value for part in pair]
+        elif isinstance(current, yaml.SequenceNode):
+            todo += current.value
 
 
 def _node_origins(node: yaml.Node | None, prefix: str, where: str, out: dict[str, str]) -> None:

@@ -68,6 +68,11 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def encoded_size(value: Any) -> int:
+    """How many bytes already-normalised data takes as JSON (UTF-8)."""
+    return len(orjson.dumps(value))
+
+
 def dumps_canonical(value: Any) -> str:
     """Encode with sorted keys: equal data gives equal text (for unique keys)."""
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()

@@ -77,6 +77,11 @@ def _decompress(data: bytes) -> bytes:
     import zstandard
 
     try:
+        # max_output_size binds only frames that do not state their size: a frame that does
+        # is decompressed to whatever size it states, so that size is checked first.
+        size = zstandard.frame_content_size(data)
+        if size > MAX_BODY:
+            raise EnvelopeError(f"message body would decompress to {size} bytes (cap {MAX_BODY})")
         return zstandard.ZstdDecompressor().decompress(data, max_output_size=MAX_BODY)
     except zstandard.ZstdError as exc:
         raise EnvelopeError(f"message body does not decompress: {exc}") from None

@@ -32,7 +32,10 @@ def from_us(value: Any) -> datetime | None:
             return None
     if not isinstance(value, int) or isinstance(value, bool):
         return None
-    return EPOCH + timedelta(microseconds=value)
+    try:
+        return EPOCH + timedelta(microseconds=value)
+    except OverflowError:  # a corrupt message: past year 9999
+        return None
 
 
 def message_body(
