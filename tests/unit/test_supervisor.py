@@ -178,6 +178,18 @@ def test_a_child_that_ran_long_enough_starts_its_back_off_afresh():
     assert supervisor.slots[0].restarts == 3
 
 
+def test_a_child_killed_after_it_came_up_restarts_after_the_base_delay_every_time():
+    """Kills from outside (OOM, an operator, chaos) do not push a serving slot to the cap."""
+    world = World()
+    supervisor = make(world)
+    for at in (2.0, 4.0, 6.0, 8.0, 10.0):  # each child is up 0.5 s after its start
+        world.events.append((at, lambda: world.kill(max(world.live), KILL)))
+    world.signal_at(20.0, TERM)
+    assert supervisor.run() == 0
+    assert [t for t, _ in world.forks] == [0.0, 2.5, 4.5, 6.5, 8.5, 10.5]
+    assert supervisor.slots[0].failures == 5  # still counted: health reports a crash loop
+
+
 def test_a_killed_child_is_restarted_and_other_children_are_left_alone():
     world = World()
     supervisor = make(world, n=2)

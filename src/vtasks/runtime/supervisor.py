@@ -287,6 +287,7 @@ class Supervisor:
     def _exited(self, slot: Slot, code: int) -> None:
         """Decide a dead child's slot: done, restarted (now or after back-off), or halt all."""
         now = self.system.clock()
+        was_up = slot.ready
         ran, slot.pid, slot.ready = now - slot.started_at, None, False
         how = f"status {code}" if code >= 0 else f"signal {-code}"
         name = slot.spec.name
@@ -314,15 +315,19 @@ class Supervisor:
             slot.restarts += 1
             if self.observer is not None:
                 self.observer.restarting(slot.spec.kind)
-            delay = self._back_off(slot, now)
+            delay = self._back_off(slot, now, booted=was_up)
             logger.warning("vtasks: %s exited with %s; restarting in %.1fs", name, how, delay)
 
-    def _back_off(self, slot: Slot, now: float) -> float:
-        """Schedule the slot's next start: base, 2x base, 4x base ... capped; returns the delay."""
+    def _back_off(self, slot: Slot, now: float, booted: bool = False) -> float:
+        """Schedule the slot's next start: base, 2x base, 4x base ... capped; returns the delay.
+
+        A child that had come up (``booted``: registered, serving) and then died, killed by the
+        OOM killer or an operator, is restarted after ``backoff_base`` only: the doubling is for
+        children that cannot boot. Its death still counts towards crash-looping in the health.
+        """
         slot.failures += 1
-        delay = min(
-            self.settings.backoff_cap, self.settings.backoff_base * 2 ** (slot.failures - 1)
-        )
+        steps = 0 if booted else slot.failures - 1
+        delay = min(self.settings.backoff_cap, self.settings.backoff_base * 2**steps)
         slot.start_at = now + delay
         return delay
 
