@@ -173,7 +173,7 @@ def settings_override() -> Iterator:
 
 
 def clear_tables(db_alias: str) -> None:
-    from vtasks.models import ProcessRecord, TaskRecord, UniqueLock
+    from vtasks.models import ConcurrencySlot, ProcessRecord, TaskRecord, UniqueLock
 
-    for model in (TaskRecord, ProcessRecord, UniqueLock):
+    for model in (TaskRecord, ProcessRecord, UniqueLock, ConcurrencySlot):
         model.objects.using(db_alias).all().delete()

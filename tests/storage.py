@@ -204,3 +204,16 @@ def purged(alias: str, expired: int) -> int:
     """What ``purge()`` returns when ``expired`` results are past their ``expires_at``: Valkey has
     already dropped them itself (a key TTL), so there is nothing left to purge."""
     return 0 if is_valkey(alias) else expired
+
+
+def held_slots(alias: str) -> int:
+    """How many concurrency slots are held, over every key."""
+    if not is_valkey(alias):
+        from vtasks.models import ConcurrencySlot
+
+        return ConcurrencySlot.objects.using(alias).count()
+    from vtasks.drivers.valkey.keys import concurrency_slots, glob_escape
+
+    client, prefix = _valkey()
+    pattern = glob_escape(concurrency_slots(prefix, "")[:-1]) + "*"
+    return sum(client.hlen(key) for key in client.scan_iter(match=pattern, count=1000))

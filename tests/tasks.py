@@ -125,3 +125,21 @@ def noop() -> None:
 @task
 async def async_noop() -> None:
     return None
+
+
+@vtask(concurrency_key="account:{account_id}", concurrency_limit=1)
+def per_account(path: str, account_id: int, seconds: float = 0.02) -> int:
+    """Logs ``start <key> <ns>`` / ``end <key> <ns>`` lines around a sleep (overlap checks)."""
+    key = f"account:{account_id}"
+    with open(path, "a") as fh:
+        fh.write(f"start {key} {time.monotonic_ns()}\n")
+    time.sleep(seconds)
+    with open(path, "a") as fh:
+        fh.write(f"end {key} {time.monotonic_ns()}\n")
+    return account_id
+
+
+@vtask(concurrency_key="job:{name}", concurrency_limit=1, on_conflict="discard")
+def exclusive(path: str, name: str, seconds: float = 0.0) -> str:
+    time.sleep(seconds)
+    return record.func(path, name)

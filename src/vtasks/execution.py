@@ -21,6 +21,7 @@ from django.dispatch import Signal
 from django.tasks import TaskContext, TaskResult, TaskResultStatus, task_backends
 from django.tasks.base import Task as DjangoTask
 from django.tasks.base import TaskError
+from django.tasks.exceptions import InvalidTaskBackend
 from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -52,9 +53,11 @@ class Executor:
     async def run(self, claim: Claim) -> Outcome:
         backend = self._backends.get(claim.backend)
         if backend is None:
-            backend = self._backends[claim.backend] = task_backends[claim.backend]
+            backend = self._backend(claim.backend)
         if claim.problem:
             return _unrunnable(backend, claim, EnvelopeError(claim.problem))
+        if backend is None:
+            return _unrunnable(backend, claim, _unknown_backend(claim.backend))
         found = self.resolve(claim.task_path)
         if isinstance(found, Exception):
             return _unrunnable(backend, claim, found)
@@ -64,6 +67,10 @@ class Executor:
         if is_async:
             return await self._run_async(task, backend, claim, result, timeout)
         return await self._run_sync(task, backend, claim, result, timeout)
+
+    def refuse(self, claim: Claim, exc: Exception) -> Outcome:
+        """A FAILED outcome for a claim the worker does not run (a full concurrency key)."""
+        return _unrunnable(self._backend(claim.backend), claim, exc)
 
     async def run_batch(self, claims: list[Claim]) -> list[Outcome]:
         """Run a batch queue's claims: each task once, with the list of its messages.
@@ -78,6 +85,9 @@ class Executor:
             backend = self._backend(claim.backend)
             if claim.problem:
                 outcomes.append(_unrunnable(backend, claim, EnvelopeError(claim.problem)))
+                continue
+            if backend is None:
+                outcomes.append(_unrunnable(backend, claim, _unknown_backend(claim.backend)))
                 continue
             found = self.resolve(claim.task_path)
             if isinstance(found, Exception):
@@ -104,9 +114,9 @@ class Executor:
             else:
                 value = await self.threads.submit(_call_in_thread, task.func, args)
             text = codec.dumps(codec.normalize(value, "return value"))
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            raise
         except BaseException as exc:
+            if _stops_the_worker(exc):
+                raise
             outcomes = [
                 _failure(backend, task, claim, result, exc)
                 for claim, result in zip(claims, results, strict=True)
@@ -122,10 +132,15 @@ class Executor:
             await _send(self.threads, task_finished, backend, result)
         return outcomes
 
-    def _backend(self, alias: str) -> Any:
+    def _backend(self, alias: str) -> Any | None:
+        """The backend instance of ``alias``; ``None`` when no TASKS alias has that name (a corrupt
+        message, or an alias removed from the settings): its claims fail rather than loop."""
         backend = self._backends.get(alias)
         if backend is None:
-            backend = self._backends[alias] = task_backends[alias]
+            try:
+                backend = self._backends[alias] = task_backends[alias]
+            except InvalidTaskBackend:
+                return None
         return backend
 
     def resolve(self, path: str) -> tuple[DjangoTask, bool] | Exception:
@@ -157,9 +172,9 @@ class Executor:
                 async with asyncio.timeout(timeout):
                     value = await _call(task, result, claim)
             text = codec.dumps(codec.normalize(value, "return value"))
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            raise
         except BaseException as exc:
+            if _stops_the_worker(exc):
+                raise
             if isinstance(exc, TimeoutError) and timeout is not None:
                 exc = _timeout_error(timeout)
             outcome = _failure(backend, task, claim, result, exc)
@@ -221,6 +236,20 @@ def _attempt_in_thread(
         return outcome
     finally:
         close_old_connections()
+
+
+def _stops_the_worker(exc: BaseException) -> bool:
+    """``KeyboardInterrupt``, or the worker cancelling the attempt (its drain): not a failure.
+
+    A ``CancelledError`` that the task's own code raised (nothing cancelled the attempt) is the
+    task's failure: re-raised, the worker would take it for its own shutdown and drop the claim.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    if isinstance(exc, asyncio.CancelledError):
+        current = asyncio.current_task()
+        return current is None or current.cancelling() > 0
+    return False
 
 
 def _batch_message(claim: Claim) -> dict[str, Any]:
@@ -388,10 +417,15 @@ def _success(
     )
 
 
-def _unrunnable(backend: Any, claim: Claim, exc: Exception) -> Outcome:
+def _unknown_backend(alias: str) -> UnknownTask:
+    return UnknownTask(f"the message names the backend {alias!r}, which is not a TASKS alias")
+
+
+def _unrunnable(backend: Any | None, claim: Claim, exc: Exception) -> Outcome:
     """A message that names no runnable task fails at once: retrying cannot help."""
     now = timezone.now()
-    expires_at = _expiry(backend.options.get("FAILED_RESULT_TTL"), now)
+    ttl = backend.options.get("FAILED_RESULT_TTL") if backend is not None else None
+    expires_at = _expiry(ttl, now)
     return Outcome(
         claim=claim,
         status="FAILED",

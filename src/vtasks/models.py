@@ -14,6 +14,7 @@ UNIQUE_LOCK_TABLE = "vtasks_unique_lock"
 SCHEDULE_SLOT_TABLE = "vtasks_schedule_slot"
 SCHEDULE_TABLE = "vtasks_schedule"
 PAUSED_QUEUE_TABLE = "vtasks_paused_queue"
+CONCURRENCY_SLOT_TABLE = "vtasks_concurrency_slot"
 
 STATUS_CHOICES = [(s, s.title()) for s in ("READY", "RUNNING", "SUCCESSFUL", "FAILED")]
 
@@ -182,3 +183,27 @@ class PausedQueue(models.Model):
 
     def __str__(self) -> str:
         return self.queue_name
+
+
+class ConcurrencySlot(models.Model):
+    """One of a concurrency key's ``limit`` slots, held by a running task (``@task(concurrency_key=)``).
+
+    The unique (key, slot) pair caps the holders: a worker inserts into a free slot number below
+    the limit after its claim and deletes the row once the outcome is recorded; the reaper deletes
+    the rows of dead processes (``claimed_by``).
+    """
+
+    key = models.CharField(max_length=255)
+    slot = models.IntegerField()
+    task_id = models.CharField(max_length=32, db_index=True)
+    claimed_by = models.CharField(max_length=100, db_index=True)
+
+    class Meta:
+        db_table = CONCURRENCY_SLOT_TABLE
+        verbose_name = "concurrency slot"
+        constraints = [
+            models.UniqueConstraint(fields=["key", "slot"], name="vtasks_concurrency_slot_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} #{self.slot}: {self.task_id}"

@@ -16,15 +16,19 @@ from django.db import transaction
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME
 from django.tasks.base import DEFAULT_TASK_PRIORITY
 from django.tasks.base import Task as DjangoTask
+from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 
+from vtasks.backends.concurrency import check_template
 from vtasks.core.retry import Backoff
 
 #: Fields of ``Task`` that ``using()`` may change besides Django's own four.
 OPTION_FIELDS = (
     "max_attempts", "backoff", "timeout", "unique", "unique_key", "ttl",
-    "remove_unique_on_complete", "result_ttl",
+    "remove_unique_on_complete", "result_ttl", "concurrency_key", "concurrency_limit", "on_conflict",
 )  # fmt: skip
+#: What a task does when its concurrency key is at its limit: wait its turn, or fail at once.
+ON_CONFLICT = ("block", "discard")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +48,17 @@ class Task(DjangoTask):
     remove_unique_on_complete: bool = True
     #: Seconds a finished result is kept; ``None`` takes ``OPTIONS["RESULT_TTL"]``; 0 deletes at once.
     result_ttl: float | None = None
+    #: At most ``concurrency_limit`` calls with this key run at once across all workers. A
+    #: ``str.format`` template over the task's parameters: ``"account:{account_id}"``.
+    concurrency_key: str | None = None
+    concurrency_limit: int = 1
+    #: ``"block"``: wait (without holding a worker slot) until the key has room; ``"discard"``:
+    #: the call fails at once with ``ConcurrencyLimited``.
+    on_conflict: str = "block"
+
+    def __post_init__(self) -> None:
+        _check_concurrency(self)
+        DjangoTask.__post_init__(self)  # zero-argument super() fails in a slotted dataclass
 
     def using(  # type: ignore[override]
         self,
@@ -72,6 +87,23 @@ class Task(DjangoTask):
         if backend is not None:
             changes["backend"] = backend
         return dataclasses.replace(self, **changes)
+
+
+def _check_concurrency(task: Task) -> None:
+    if task.concurrency_key is None:
+        return
+    if not isinstance(task.concurrency_key, str) or not task.concurrency_key:
+        raise InvalidTask(
+            f"concurrency_key must be a non-empty string, got {task.concurrency_key!r}."
+        )
+    limit = task.concurrency_limit
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise InvalidTask(f"concurrency_limit must be a whole number >= 1, got {limit!r}.")
+    if task.on_conflict not in ON_CONFLICT:
+        raise InvalidTask(
+            f"on_conflict must be one of {', '.join(map(repr, ON_CONFLICT))}, got {task.on_conflict!r}."
+        )
+    check_template(task.concurrency_key, task.func, task.takes_context)
 
 
 def _as_datetime(run_after: datetime | timedelta) -> datetime:

@@ -19,6 +19,7 @@ from django.test import override_settings
 
 from tests import storage, tasks
 from tests.conftest import storage_for
+from tests.contract import test_concurrency_slots as slots
 from tests.contract import test_driver_contract as contract
 from tests.contract.test_driver_contract import make_driver  # noqa: F401
 from tests.contract.test_valkey_driver import (  # noqa: F401 (tests and fixtures run here again)
@@ -107,6 +108,7 @@ def _on_cluster(cls: type) -> type:
 TestClaimOnCluster = _on_cluster(contract.TestClaim)
 TestFinishOnCluster = _on_cluster(contract.TestFinish)
 TestProcessesOnCluster = _on_cluster(contract.TestProcesses)
+TestSlotsOnCluster = _on_cluster(slots.TestSlots)
 
 
 def test_the_alias_really_is_a_cluster(valkey: str) -> None:  # noqa: F811

@@ -165,7 +165,9 @@ def raw_cache() -> Iterator[str]:
         caches["raw"].get_raw_client().close()
 
 
-def test_a_cache_alias_lends_its_clients_to_every_side(use: Any, raw_cache: str) -> None:
+# The cache fixture comes first: overrides must be undone in the reverse order they were made, or
+# a leftover one outlives the test (settings.SETTINGS_MODULE reads None under it, for one).
+def test_a_cache_alias_lends_its_clients_to_every_side(raw_cache: str, use: Any) -> None:
     backend = use(cache_alias=raw_cache)
     cache = caches[raw_cache]
     assert backend.url is None
@@ -195,12 +197,17 @@ def test_a_cache_alias_lends_its_clients_to_every_side(use: Any, raw_cache: str)
     )
 
 
-def test_a_cache_without_raw_clients_is_refused_by_name(use: Any) -> None:
+@pytest.fixture
+def plain_cache() -> Iterator[str]:
     locmem = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     with override_settings(CACHES={**settings.CACHES, "plain": locmem}):
-        use(cache_alias="plain")
-        with pytest.raises(ConfigError, match="'plain'.*get_raw_client"):
-            tasks.add.using(backend=ALIAS).enqueue(1, 2)
+        yield "plain"
+
+
+def test_a_cache_without_raw_clients_is_refused_by_name(plain_cache: str, use: Any) -> None:
+    use(cache_alias=plain_cache)
+    with pytest.raises(ConfigError, match="'plain'.*get_raw_client"):
+        tasks.add.using(backend=ALIAS).enqueue(1, 2)
 
 
 # -- TLS and a password ---------------------------------------------------------------------------

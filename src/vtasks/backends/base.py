@@ -20,8 +20,10 @@ from django.tasks.signals import task_enqueued
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from vtasks.backends.concurrency import ConcurrencyPlan, plan_for
 from vtasks.backends.receivers import wanted
-from vtasks.core.errors import ConfigError
+from vtasks.config import env
+from vtasks.core.errors import ConfigError, PayloadTooLarge
 from vtasks.core.retry import Backoff
 from vtasks.task import Task
 from vtasks.wire import codec
@@ -41,6 +43,8 @@ class TaskPlan:
     unique: bool
     unique_ttl: float | None
     release_unique_on_finish: bool
+    #: Set for a task with a ``concurrency_key``: its calls store options of their own.
+    concurrency: ConcurrencyPlan | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -55,6 +59,8 @@ class NewTask:
     enqueued_at: datetime
     unique_key: str | None = None
     unique_expires_at: datetime | None = None
+    #: This call's options as JSON when they differ from ``plan.options_json`` (a concurrency key).
+    options_json: str | None = None
 
     @property
     def available_at(self) -> datetime:
@@ -74,6 +80,7 @@ class VTasksBackend(BaseTaskBackend):
         # so nothing cached here outlives the settings it was worked out under.
         self._valid: set[DjangoTask] = set()
         self._plans: dict[DjangoTask, TaskPlan] = {}
+        self.max_payload: int = env.value(env.MAX_PAYLOAD_BYTES_SETTING)
 
     # -- definitions ---------------------------------------------------------------------------
     def validate_task(self, task: DjangoTask) -> None:
@@ -134,23 +141,34 @@ class VTasksBackend(BaseTaskBackend):
 
     def _make_plan(self, task: DjangoTask) -> TaskPlan:
         self.validate_task(task)
+        options = self.call_options(task)
         return TaskPlan(
             task_path=task.module_path,
             max_attempts=self.max_attempts_for(task),
-            options_json=codec.dumps(self.call_options(task)),
+            options_json=codec.dumps(options),
             unique=bool(getattr(task, "unique", False)),
             unique_ttl=getattr(task, "ttl", None),
             release_unique_on_finish=bool(getattr(task, "remove_unique_on_complete", True)),
+            concurrency=plan_for(task, options),
         )
 
     def prepare(self, task: DjangoTask, args: Sequence[Any], kwargs: dict[str, Any]) -> NewTask:
         """Validate one call and build what is stored; raises before anything is written."""
         plan = self.plan(task)
         norm_args, norm_kwargs = codec.normalize_arguments(args, kwargs)
+        size = codec.encoded_size(norm_args) + codec.encoded_size(norm_kwargs)
+        if size > self.max_payload:
+            raise PayloadTooLarge(
+                f"{plan.task_path}: the arguments encode to {size} bytes, over the "
+                f"{self.max_payload}-byte cap ({env.MAX_PAYLOAD_BYTES}); pass a reference to "
+                "the data (a primary key, a file name) instead"
+            )
         new = NewTask(
             id=os.urandom(16).hex(), task=task, plan=plan, args=norm_args, kwargs=norm_kwargs,
             enqueued_at=timezone.now(),
         )  # fmt: skip
+        if plan.concurrency is not None:
+            new.options_json = plan.concurrency.options_json(norm_args, norm_kwargs)
         if plan.unique:
             new.unique_key = getattr(task, "unique_key", None) or _default_unique_key(
                 plan.task_path, norm_args, norm_kwargs

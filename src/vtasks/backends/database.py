@@ -347,7 +347,8 @@ def _columns(new: NewTask, backend: str, adapt: Callable[[Any], Any]) -> tuple[A
         new.id, backend, plan.task_path, task.queue_name, task.priority,
         codec.dumps(new.args), codec.dumps(new.kwargs), adapt(task.run_after),
         adapt(new.available_at), adapt(new.enqueued_at), plan.max_attempts,
-        new.unique_key if plan.release_unique_on_finish else None, plan.options_json,
+        new.unique_key if plan.release_unique_on_finish else None,
+        new.options_json or plan.options_json,
     )  # fmt: skip
 
 

@@ -44,7 +44,8 @@ class ImmediateBackend(VTasksBackend):
     (SUCCESSFUL, or FAILED with one error per attempt). Every vtasks option is accepted:
     ``unique``/``ttl`` are ignored (each call runs), ``run_after`` is ignored (it runs now),
     ``timeout`` is enforced for async tasks only (a sync call cannot be interrupted in the
-    caller's thread), ``result_ttl`` is ignored.
+    caller's thread), ``result_ttl`` is ignored, and so are concurrency limits (each call runs at
+    once; the key is still formatted, so a call missing a name fails as it would elsewhere).
 
     Results live in ``self.results``, per instance, and Django keeps one backend instance per
     thread or async context: ``get_result`` sees only what this thread (context) enqueued.

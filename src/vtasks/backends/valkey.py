@@ -125,7 +125,7 @@ class ValkeyBackend(VTasksBackend):
         body = message_body(
             task_path=plan.task_path, backend=self.alias, queue_name=task.queue_name,
             priority=task.priority, args=new.args, kwargs=new.kwargs, run_after=task.run_after,
-            enqueued_at=new.enqueued_at, options_json=plan.options_json,
+            enqueued_at=new.enqueued_at, options_json=new.options_json or plan.options_json,
         )  # fmt: skip
         ttl = "" if not plan.unique_ttl else str(max(1, math.ceil(plan.unique_ttl * 1000)))
         return [

@@ -16,6 +16,10 @@ class ArgumentNotJSON(VTasksError, TypeError):
     """
 
 
+class PayloadTooLarge(VTasksError, ValueError):
+    """A task's arguments encode to more bytes than ``VTASKS_MAX_PAYLOAD_BYTES`` allows."""
+
+
 class EnvelopeError(VTasksError, ValueError):
     """A stored message cannot be decoded."""
 
@@ -42,3 +46,11 @@ class Revoked(VTasksError):
 
 class TaskFailed(VTasksError):
     """Stands for a failed task's exception when its class cannot be rebuilt from the result."""
+
+
+class ConcurrencyLimited(VTasksError):
+    """A task with ``on_conflict="discard"`` found its concurrency key at its limit: not run."""
+
+
+class ConcurrencyKeyError(VTasksError, ValueError):
+    """A task's ``concurrency_key`` template names something the call does not provide."""

@@ -100,6 +100,27 @@ class Driver(Protocol):
         """Return unstarted or unfinished claims to READY without counting a failure (shutdown)."""
         ...
 
+    async def defer(self, claims: Sequence[Claim], process_id: str, until: datetime) -> None:
+        """Return claims to READY at ``until`` as if never claimed: the attempt is not counted
+        (attempts, worker ids and start times as before the claim). Fenced like ``hand_back``."""
+        ...
+
+    async def expedite(self, tasks: Sequence[tuple[str, str]], at: datetime) -> None:
+        """Make the READY ``(task_id, queue_name)`` records due by ``at`` (deferred ones whose
+        key has room again); other records are left alone."""
+        ...
+
+    async def acquire_slots(
+        self, requests: Sequence[tuple[str, str, int]], process_id: str
+    ) -> list[bool]:
+        """Take one slot of each ``(task_id, key, limit)`` for ``process_id``: whether each got
+        one (a key holds at most ``limit``). A task already holding its key's slot gets ``True``."""
+        ...
+
+    async def release_slots(self, slots: Sequence[tuple[str, str]], process_id: str) -> None:
+        """Free the ``(task_id, key)`` slots ``process_id`` holds (others' are left alone)."""
+        ...
+
     async def next_due(self, queues: Sequence[str]) -> datetime | None:
         """When the earliest READY record of these queues becomes due (``None``: none queued)."""
         ...
@@ -121,5 +142,6 @@ class Driver(Protocol):
 
         Each released claim counts as a failed attempt with ``WorkerLost``: READY again while
         attempts remain, FAILED otherwise.
+        The concurrency slots of processes that are not alive are freed too.
         """
         ...

@@ -104,3 +104,18 @@ def claim_from_row(
         problem=problem,
     )
     return claim, changes
+
+
+def defer_changes(claim: Claim, until: datetime) -> dict[str, Any]:
+    """Column values that undo ``claim`` (READY at ``until``, the attempt not counted)."""
+    changes: dict[str, Any] = {
+        "status": "READY",
+        "claimed_by": None,
+        "attempts": claim.attempt - 1,
+        "worker_ids": codec.dumps(claim.worker_ids[:-1]),
+        "available_at": until,
+    }
+    if claim.attempt <= 1:  # never started before this claim
+        changes["started_at"] = None
+        changes["last_attempted_at"] = None
+    return changes

@@ -15,11 +15,13 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from vtasks.core.errors import ConcurrencyLimited
 from vtasks.drivers.base import Claim, Driver, Outcome, ProcessInfo
 from vtasks.runtime import exitcodes
+from vtasks.runtime.admission import HeldSlots, admit, limited
 from vtasks.runtime.batches import BatchQueue
 
 logger = logging.getLogger("vtasks.worker")
@@ -29,6 +31,10 @@ class Executor(Protocol):
     async def run(self, claim: Claim) -> Outcome: ...
 
     async def run_batch(self, claims: list[Claim]) -> list[Outcome]: ...
+
+    def refuse(self, claim: Claim, exc: Exception) -> Outcome:
+        """A FAILED outcome for a claim that is not run (``exc`` says why)."""
+        ...
 
 
 class Observer(Protocol):
@@ -62,6 +68,9 @@ class WorkerSettings:
     prefetch_window: float = 0.1
     #: Batch queues (``runtime.batches``); those among ``queues`` are served a batch at a time.
     batch_queues: Mapping[str, BatchQueue] = field(default_factory=dict)
+    #: Seconds a claim whose concurrency key is full waits (READY, holding no worker slot)
+    #: before it is claimed again.
+    blocked_delay: float = 0.25
 
 
 class Worker:
@@ -90,6 +99,9 @@ class Worker:
         # Held while a batch is being recorded: a second flusher waits for it to land.
         self._flush_lock = asyncio.Lock()
         self._fenced_out = False
+        self._slots = HeldSlots(driver, process_id)
+        #: Claims of the claim loop whose admission failed (the store was down): tried again.
+        self._unadmitted: list[Claim] = []
 
     def stop(self) -> None:
         """Stop claiming and drain (safe to call from a signal handler set with add_signal_handler)."""
@@ -144,6 +156,8 @@ class Worker:
             failures = 0
             if claims and self.observer is not None:
                 self.observer.claimed(claims)
+            if self._unadmitted or (claims and limited(claims)):
+                claims = await self._admit(claims, self._unadmitted)
             self._buffer.extend(claims)
             self._fill()
             if claims and len(claims) < room:
@@ -243,11 +257,11 @@ class Worker:
         except KeyboardInterrupt:
             # Django's contract: KeyboardInterrupt in a task is a shutdown, not a failure.
             self.stop()
-            await self.driver.hand_back([claim], self.process_id)
+            await self._hand_back([claim])
             return
         except Exception:
             logger.exception("vtasks: executor failed on task %s; handing it back", claim.id)
-            await self.driver.hand_back([claim], self.process_id)
+            await self._hand_back([claim])
             return
         finally:
             self._running.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
@@ -265,7 +279,9 @@ class Worker:
             await asyncio.wait(list(self._running), timeout=self.settings.shutdown_timeout)
         leftover = [claim for job, claim in self._running.items() if not job.done()]
         leftover += self._buffer  # claimed, never started
+        leftover += self._unadmitted
         self._buffer.clear()
+        self._unadmitted.clear()
         for job in list(self._running):
             job.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
@@ -274,7 +290,7 @@ class Worker:
         if leftover and not self._fenced_out:
             logger.warning("vtasks: handing back %d unfinished task(s)", len(leftover))
             self.handed_back += len(leftover)
-            await self.driver.hand_back(leftover, self.process_id)
+            await self._hand_back(leftover)
 
     # -- batch queues --------------------------------------------------------------------------
     async def _batch_loop(self, queue: str, batch: BatchQueue) -> None:
@@ -282,6 +298,7 @@ class Worker:
         after the first), run them as one batch, repeat. One batch per queue at a time."""
         loop = asyncio.get_running_loop()
         held: list[Claim] = []
+        unadmitted: list[Claim] = []
         deadline = 0.0
         failures = 0
         try:
@@ -299,6 +316,8 @@ class Worker:
                     failures = 0
                     if claims and self.observer is not None:
                         self.observer.claimed(claims)
+                    if unadmitted or (claims and limited(claims)):
+                        claims = await self._admit(claims, unadmitted)
                     if claims and not held:
                         deadline = loop.time() + batch.timeout
                     held += claims
@@ -319,8 +338,9 @@ class Worker:
                 wait = deadline - loop.time() if held else self.settings.idle_wait
                 await self._wait_for_work_or_stop([queue], wait)
         finally:
+            held += unadmitted
             if held and not self._fenced_out:
-                await asyncio.shield(self.driver.hand_back(held, self.process_id))
+                await asyncio.shield(self._hand_back(held))
 
     async def _wait_for_work_or_stop(self, queues: list[str], timeout: float) -> None:
         if timeout <= 0:
@@ -343,13 +363,13 @@ class Worker:
             # Shutdown ran out of time mid-batch: its messages go back, as unfinished tasks do.
             if not self._fenced_out:
                 self.handed_back += len(claims)
-                await asyncio.shield(self.driver.hand_back(claims, self.process_id))
+                await asyncio.shield(self._hand_back(claims))
             raise
         except Exception:
             logger.exception(
                 "vtasks: executor failed on a batch of %d; handing it back", len(claims)
             )
-            await self.driver.hand_back(claims, self.process_id)
+            await self._hand_back(claims)
             return
         self._outcomes.extend(outcomes)
         self._flush_wanted.set()
@@ -367,6 +387,52 @@ class Worker:
         for batcher in pending:
             batcher.cancel()
         await asyncio.gather(*batchers, return_exceptions=True)
+
+    # -- concurrency keys ------------------------------------------------------------------------
+    async def _admit(self, claims: list[Claim], unadmitted: list[Claim]) -> list[Claim]:
+        """The claims that may start now; the rest are deferred (``block``) or failed
+        (``discard``). ``unadmitted`` holds, and gets back, claims whose admission failed."""
+        claims = unadmitted + claims
+        unadmitted.clear()
+        try:
+            admission = await admit(self.driver, claims, self.process_id)
+        except Exception:
+            logger.exception("vtasks: could not take concurrency slots; trying again")
+            unadmitted += [c for c in claims if limited([c])]
+            await self._pause(0.5)
+            return [c for c in claims if not limited([c])]
+        self._slots.admitted(admission.held)
+        if admission.blocked:
+            await self._defer(admission.blocked, unadmitted)
+        for claim, key, limit in admission.discarded:
+            exc = ConcurrencyLimited(
+                f"not run: {limit} task(s) with the concurrency key {key!r} were already "
+                "running (on_conflict='discard')"
+            )
+            self._outcomes.append(self.executor.refuse(claim, exc))
+            self.processed += 1
+        if admission.discarded:
+            self._flush_wanted.set()
+        return admission.admitted
+
+    async def _defer(self, blocked: list[Claim], unadmitted: list[Claim]) -> None:
+        until = datetime.now(UTC) + timedelta(seconds=self.settings.blocked_delay)
+        try:
+            await self.driver.defer(blocked, self.process_id, until)
+            self._slots.deferred(blocked)
+        except Exception:
+            logger.exception("vtasks: could not defer %d claim(s)", len(blocked))
+            unadmitted += blocked
+
+    async def _release_slots(self) -> None:
+        if await self._slots.release():
+            self._slot_freed.set()  # deferred claims are due now: an idle claim loop takes them
+
+    async def _hand_back(self, claims: list[Claim]) -> None:
+        await self.driver.hand_back(claims, self.process_id)
+        if self._slots.held:
+            self._slots.release_later(claims)
+            await self._release_slots()
 
     # -- finishing -----------------------------------------------------------------------------
     async def _flush_loop(self) -> None:
@@ -393,6 +459,10 @@ class Worker:
                     logger.warning(
                         "vtasks: %d outcome(s) refused: their claims were released", len(refused)
                     )
+                if self._slots.held:
+                    self._slots.release_later(outcome.claim for outcome in batch)
+                if self._slots.pending:
+                    await self._release_slots()
                 if self.observer is not None:
                     self._observe(batch, refused)
 
@@ -419,6 +489,8 @@ class Worker:
                     self._fenced_out = True
                     self.stop()
                     return
+                if self._slots.pending:
+                    await self._release_slots()
                 recovered = await self.driver.recover_dead(self.settings.alive_threshold)
                 if self.observer is not None:
                     self.observer.running(self._running.values())

@@ -177,6 +177,45 @@ class PostgresDriver:
             },
         )
 
+    async def defer(self, claims: Sequence[Claim], process_id: str, until: datetime) -> None:
+        if not claims:
+            return
+        await self._execute(
+            QUERIES["defer"],
+            {
+                "ids": [c.id for c in claims],
+                "attempts": [c.attempt for c in claims],
+                "worker_ids": [codec.dumps(c.worker_ids[:-1]) for c in claims],
+                "process_id": process_id,
+                "until": until,
+            },
+        )
+
+    async def expedite(self, tasks: Sequence[tuple[str, str]], at: datetime) -> None:
+        if tasks:
+            ids = [task_id for task_id, _ in tasks]
+            await self._execute(QUERIES["expedite"], {"ids": ids, "at": at})
+
+    # -- concurrency slots ---------------------------------------------------------------------
+    async def acquire_slots(
+        self, requests: Sequence[tuple[str, str, int]], process_id: str
+    ) -> list[bool]:
+        if not requests:
+            return []
+        params = {
+            "task_ids": [task_id for task_id, _, _ in requests],
+            "keys": [key for _, key, _ in requests],
+            "limits": [limit for _, _, limit in requests],
+            "process_id": process_id,
+        }
+        got = {row["task_id"] for row in await self._fetch(QUERIES["acquire_slots"], params)}
+        return [task_id in got for task_id, _, _ in requests]
+
+    async def release_slots(self, slots: Sequence[tuple[str, str]], process_id: str) -> None:
+        if slots:
+            ids = [task_id for task_id, _ in slots]
+            await self._execute(QUERIES["release_slots"], {"ids": ids, "process_id": process_id})
+
     async def next_due(self, queues: Sequence[str]) -> datetime | None:
         serving = list(await self._unpaused(queues))
         if not serving:

@@ -97,6 +97,75 @@ FROM unnest(%(ids)s::text[], %(attempts)s::int[]) AS c(id, attempt)
 WHERE t.id = c.id
   AND t.status = 'RUNNING' AND t.claimed_by IS NOT DISTINCT FROM %(process_id)s AND t.attempts = c.attempt
 
+-- name: defer
+-- Undo claims whose task cannot start yet (its concurrency key is full): READY at until, with the
+-- attempt, the worker id and a first start taken back. Fenced like hand_back.
+UPDATE vtasks_task AS t
+SET status = 'READY',
+    claimed_by = NULL,
+    attempts = c.attempt - 1,
+    worker_ids = c.worker_ids,
+    available_at = %(until)s,
+    started_at = CASE WHEN c.attempt <= 1 THEN NULL ELSE t.started_at END,
+    last_attempted_at = CASE WHEN c.attempt <= 1 THEN NULL ELSE t.last_attempted_at END
+FROM unnest(%(ids)s::text[], %(attempts)s::int[], %(worker_ids)s::text[]) AS c(id, attempt, worker_ids)
+WHERE t.id = c.id
+  AND t.status = 'RUNNING' AND t.claimed_by IS NOT DISTINCT FROM %(process_id)s AND t.attempts = c.attempt
+
+-- name: expedite
+-- Make deferred READY records due now (their concurrency key has room again).
+UPDATE vtasks_task
+SET available_at = %(at)s
+WHERE id = ANY(%(ids)s::text[]) AND status = 'READY' AND available_at > %(at)s
+
+-- name: acquire_slots
+-- Take one slot per (task_id, key, limit) request: the rank-th free slot number below the limit
+-- for the rank-th request of a key in this batch. A concurrent taker of the same number wins
+-- (ON CONFLICT DO NOTHING): the loser is refused this time. Rows already held by the task for
+-- this process count as taken (idempotent). Returns the task ids that hold a slot.
+WITH request AS (
+    SELECT r.task_id, r.key, r.lim, r.ord
+    FROM unnest(%(task_ids)s::text[], %(keys)s::text[], %(limits)s::int[])
+        WITH ORDINALITY AS r(task_id, key, lim, ord)
+),
+held AS (
+    SELECT r.task_id
+    FROM request AS r
+    WHERE EXISTS (
+        SELECT 1 FROM vtasks_concurrency_slot AS s
+        WHERE s.task_id = r.task_id AND s.key = r.key AND s.claimed_by = %(process_id)s
+    )
+),
+wanted AS (
+    SELECT r.task_id, r.key, r.lim, row_number() OVER (PARTITION BY r.key ORDER BY r.ord) AS rank
+    FROM request AS r
+    WHERE r.task_id NOT IN (SELECT task_id FROM held)
+),
+placed AS (
+    SELECT w.task_id, w.key,
+        (SELECT g FROM generate_series(0, w.lim - 1) AS g
+         WHERE NOT EXISTS (
+             SELECT 1 FROM vtasks_concurrency_slot AS s WHERE s.key = w.key AND s.slot = g
+         )
+         ORDER BY g OFFSET w.rank - 1 LIMIT 1) AS slot
+    FROM wanted AS w
+    -- Rows numbered past a lowered limit still count against it.
+    WHERE (SELECT count(*) FROM vtasks_concurrency_slot AS s WHERE s.key = w.key) + w.rank <= w.lim
+),
+inserted AS (
+    INSERT INTO vtasks_concurrency_slot (key, slot, task_id, claimed_by)
+    SELECT p.key, p.slot, p.task_id, %(process_id)s FROM placed AS p WHERE p.slot IS NOT NULL
+    ON CONFLICT (key, slot) DO NOTHING
+    RETURNING task_id
+)
+SELECT task_id FROM inserted
+UNION ALL
+SELECT task_id FROM held
+
+-- name: release_slots
+DELETE FROM vtasks_concurrency_slot
+WHERE task_id = ANY(%(ids)s::text[]) AND claimed_by = %(process_id)s
+
 -- name: next_due
 SELECT min(available_at) AS due
 FROM vtasks_task
@@ -128,12 +197,21 @@ UPDATE vtasks_process SET heartbeat_at = %(now)s WHERE id = %(id)s
 DELETE FROM vtasks_process WHERE id = %(id)s
 
 -- name: find_orphans
--- Prune the processes silent since cutoff, and list RUNNING records whose claimer is not a live
+-- Prune the processes silent since cutoff, free their concurrency slots, and list RUNNING records
+-- whose claimer is not a live
 -- process (pruned now, or whose row vanished another way). One snapshot serves both parts, so the
 -- live test repeats the prune condition rather than reading the table after the DELETE.
 -- Every RUNNING record has claimed_by set and no other has, so the claimed_by index finds them.
 WITH pruned AS (
     DELETE FROM vtasks_process WHERE heartbeat_at < %(cutoff)s RETURNING id
+),
+-- The concurrency slots of processes that are not alive go with them (same live test).
+freed AS (
+    DELETE FROM vtasks_concurrency_slot AS s
+    WHERE NOT EXISTS (
+        SELECT 1 FROM vtasks_process AS p
+        WHERE p.id = s.claimed_by AND p.heartbeat_at >= %(cutoff)s
+    )
 )
 SELECT 'process' AS kind, id, NULL::text AS claimed_by, NULL::int AS attempts,
     NULL::int AS max_attempts, NULL::text AS errors

@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from django.db import close_old_connections, connections, transaction
+from django.db import IntegrityError, close_old_connections, connections, transaction
 from django.utils import timezone
 
 from vtasks.drivers.base import Claim, Outcome, ProcessInfo, Recovered
 from vtasks.drivers.paused import PausedQueues
-from vtasks.drivers.records import claim_from_row, decode_stored, outcome_changes, worker_lost_error
+from vtasks.drivers.records import (
+    claim_from_row,
+    decode_stored,
+    defer_changes,
+    outcome_changes,
+    worker_lost_error,
+)
 from vtasks.wire import codec
 
 T = TypeVar("T")
@@ -132,6 +139,92 @@ class SqlDriver:
 
         await self._run(hand_back)
 
+    async def defer(self, claims: Sequence[Claim], process_id: str, until: datetime) -> None:
+        def defer() -> None:
+            with transaction.atomic(using=self.db_alias):
+                # Claims with the same changes (first attempts, mostly) share one UPDATE.
+                groups: dict[tuple[int, str], list[Claim]] = defaultdict(list)
+                for claim in claims:
+                    groups[claim.attempt, codec.dumps(claim.worker_ids[:-1])].append(claim)
+                for (attempt, _), group in groups.items():
+                    self._tasks().filter(
+                        id__in=[c.id for c in group], status="RUNNING", claimed_by=process_id,
+                        attempts=attempt,
+                    ).update(**defer_changes(group[0], until))  # fmt: skip
+
+        if claims:
+            await self._run(defer)
+
+    async def expedite(self, tasks: Sequence[tuple[str, str]], at: datetime) -> None:
+        if tasks:
+            ids = [task_id for task_id, _ in tasks]
+            await self._run(
+                lambda: (
+                    self._tasks()
+                    .filter(id__in=ids, status="READY", available_at__gt=at)
+                    .update(available_at=at)
+                )
+            )
+
+    # -- concurrency slots ---------------------------------------------------------------------
+    def _slots(self) -> Any:
+        from vtasks.models import ConcurrencySlot
+
+        return ConcurrencySlot.objects.using(self.db_alias)
+
+    async def acquire_slots(
+        self, requests: Sequence[tuple[str, str, int]], process_id: str
+    ) -> list[bool]:
+        if not requests:
+            return []
+        return await self._run(lambda: self._acquire_all(requests, process_id))
+
+    def _acquire_all(self, requests: Sequence[tuple[str, str, int]], process_id: str) -> list[bool]:
+        """One read of the keys' slots, then an insert (in a savepoint) per request that may fit:
+        a lost race (MySQL, PostgreSQL) means not this time. Keys go in order, so two workers'
+        inserts lock the unique index in the same order (no deadlock)."""
+        got = [False] * len(requests)
+        by_key: dict[str, list[int]] = defaultdict(list)
+        for index, (_, key, _) in enumerate(requests):
+            by_key[key].append(index)
+        with transaction.atomic(using=self.db_alias):
+            rows = self._slots().filter(key__in=list(by_key))
+            taken: dict[str, dict[int, tuple[str, str]]] = defaultdict(dict)
+            for key, slot, task_id, claimed_by in rows.values_list(
+                "key", "slot", "task_id", "claimed_by"
+            ):
+                taken[key][slot] = (task_id, claimed_by)
+            for key in sorted(by_key):
+                held = taken[key]
+                for index in by_key[key]:
+                    task_id, _, limit = requests[index]
+                    if (task_id, process_id) in held.values():
+                        got[index] = True
+                        continue
+                    free = [n for n in range(limit) if n not in held]
+                    # len(held): slots numbered past a lowered limit still count against it.
+                    if not free or len(held) >= limit:
+                        continue
+                    if self._insert_slot(key, free[0], task_id, process_id):
+                        got[index] = True
+                    held[free[0]] = (task_id, process_id)  # taken, by us or by the race winner
+        return got
+
+    def _insert_slot(self, key: str, slot: int, task_id: str, process_id: str) -> bool:
+        try:
+            with transaction.atomic(using=self.db_alias):
+                self._slots().create(key=key, slot=slot, task_id=task_id, claimed_by=process_id)
+            return True
+        except IntegrityError:
+            return False
+
+    async def release_slots(self, slots: Sequence[tuple[str, str]], process_id: str) -> None:
+        if slots:
+            ids = [task_id for task_id, _ in slots]
+            await self._run(
+                lambda: self._slots().filter(task_id__in=ids, claimed_by=process_id).delete()
+            )
+
     async def next_due(self, queues: Sequence[str]) -> datetime | None:
         def next_due() -> datetime | None:
             serving = self._unpaused(queues)
@@ -202,6 +295,7 @@ class SqlDriver:
             dead = list(stale.values_list("id", flat=True))
             stale.delete()
             live = self._processes().values_list("id", flat=True)
+            self._slots().exclude(claimed_by__in=live).delete()
             # Claims of pruned processes, and of processes whose row vanished another way.
             orphans = (
                 self._tasks()

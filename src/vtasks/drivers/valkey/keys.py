@@ -12,7 +12,10 @@ Layout (``P`` is the backend's ``PREFIX``, default ``vt``):
   ``:s:<schedule name>`` (string: the latest slot, in µs, the schedule fired into this queue).
 * global, under ``{P}``: ``:processes`` (zset process id -> last heartbeat in µs), ``:p:<id>``
   (hash: a process row), ``:queues`` (set of queue names ever enqueued to or served),
-  ``:schedules`` (hash: dynamic schedule key -> its JSON entry).
+  ``:schedules`` (hash: dynamic schedule key -> its JSON entry), ``:cc`` (set of the concurrency
+  keys that may hold slots, for the reaper).
+* per concurrency key (``@task(concurrency_key=...)``), a hash ``{P:cc:<key>}`` of the running
+  holders: task id -> process id. Each key is its own slot: its scripts touch that key only.
 
 Scripts reach a queue's task and unique keys from the prefixes passed to them: those keys share
 the queue's hash tag, so they sit in the slot of the declared keys. Unique keys are therefore
@@ -57,6 +60,7 @@ class GlobalKeys:
     process_prefix: str
     queues: str
     schedules: str
+    concurrency_keys: str
 
     def process(self, process_id: str) -> str:
         return self.process_prefix + process_id
@@ -80,7 +84,13 @@ def global_keys(prefix: str) -> GlobalKeys:
         process_prefix=f"{tag}:p:",
         queues=f"{tag}:queues",
         schedules=f"{tag}:schedules",
+        concurrency_keys=f"{tag}:cc",
     )
+
+
+def concurrency_slots(prefix: str, key: str) -> str:
+    """The hash of ``key``'s slot holders (task id -> process id)."""
+    return f"{{{prefix}:cc:{key}}}"
 
 
 def glob_escape(text: str) -> str:
