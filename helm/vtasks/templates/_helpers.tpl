@@ -85,6 +85,14 @@ The scheduler runs in its own Deployment, so no worker topology enables it.
 {{- toYaml $topology }}
 {{- end }}
 
+{{/* The lone scheduler's topology: the backend and the schedules (a topology names a pool;
+   the scheduler ignores it). */}}
+{{- define "vtasks.schedulerTopology" -}}
+{{- $topology := dict "django_settings" .Values.django.settingsModule "backend" .Values.backend.alias }}
+{{- $_ := set $topology "scheduler" (dict "enabled" true "schedules" (.Values.scheduler.schedules | default dict)) }}
+{{- toYaml $topology }}
+{{- end }}
+
 {{/* Environment of every container: the settings module and the URLs, by reference. */}}
 {{- define "vtasks.env" -}}
 - name: DJANGO_SETTINGS_MODULE
