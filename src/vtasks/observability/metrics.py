@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import tempfile
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
@@ -117,7 +118,8 @@ class Families:
         self.seen_kinds: set[str] = set()
 
 
-_families: dict[int, Families] = {}
+#: Keyed by the registry object itself, weakly: an id() could be reused by a later registry.
+_families: weakref.WeakKeyDictionary[Any, Families] = weakref.WeakKeyDictionary()
 
 
 def families(registry: CollectorRegistry | None = None) -> Families:
@@ -126,9 +128,9 @@ def families(registry: CollectorRegistry | None = None) -> Families:
     from prometheus_client import REGISTRY
 
     registry = registry if registry is not None else REGISTRY
-    found = _families.get(id(registry))
+    found = _families.get(registry)
     if found is None:
-        found = _families[id(registry)] = Families(registry)
+        found = _families[registry] = Families(registry)
     return found
 
 
