@@ -325,6 +325,11 @@ def merge(existing: str, sections: dict[str, str]) -> str:
         section = sections.get(family) or _old_section(existing, family)
         if section:
             parts.append(section)
+    # Sections other tools write (benchmarks/memory.py) are kept as they are.
+    memory_start, memory_end = "<!-- memory -->", "<!-- /memory -->"
+    if memory_start in existing and memory_end in existing:
+        start, end = existing.index(memory_start), existing.index(memory_end) + len(memory_end)
+        parts.append(existing[start:end] + "\n")
     return "\n".join(parts).rstrip() + "\n"
 
 
