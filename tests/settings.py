@@ -13,6 +13,8 @@ pymysql.version_info = (2, 2, 1, "final", 0)
 pymysql.install_as_MySQLdb()
 
 SECRET_KEY = "vtasks-tests"
+# The test project served by a real server (tests/e2e/test_gunicorn.py) on the loopback.
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 USE_TZ = True
 TIME_ZONE = "UTC"
 INSTALLED_APPS = [

@@ -1,6 +1,8 @@
-"""The test project's URLs: the Django admin (tests/admin)."""
+"""The test project's URLs: the Django admin (tests/admin) and a view that enqueues (tests/views)."""
 
 from django.contrib import admin
 from django.urls import path
 
-urlpatterns = [path("admin/", admin.site.urls)]
+from tests import views
+
+urlpatterns = [path("admin/", admin.site.urls), path("enqueue/", views.enqueue)]

@@ -65,12 +65,12 @@ def run_child(spec: ChildSpec) -> int:
         observer = tasklog.combine(observer, tasklog.TaskLog())
     prefix = os.environ.get(env.WORKER_ID) or f"{socket.gethostname()}:{os.getpid()}"
     return serve_driver(
-        _Announcing(driver), _with_setting_batches(spec.worker), process_id(f"{prefix}:{spec.name}"),
+        _Announcing(driver), with_setting_batches(spec.worker), process_id(f"{prefix}:{spec.name}"),
         observer=observer,
     )  # fmt: skip
 
 
-def _with_setting_batches(worker: WorkerSettings) -> WorkerSettings:
+def with_setting_batches(worker: WorkerSettings) -> WorkerSettings:
     """A pool that names no batch queues in the YAML takes ``VTASKS_BATCH_QUEUES`` (a lower layer)."""
     if worker.batch_queues:
         return worker

@@ -130,6 +130,24 @@ def run_scheduler(
     backend_alias: str = "default", yaml_schedules: Mapping[str, Mapping[str, Any]] | None = None
 ) -> int:
     """Run a scheduler on ``backend_alias`` until SIGTERM/SIGINT (see the module docstring)."""
+    stop = {"requested": False}
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop["requested"] = True  # only a flag: the loop notices within MAX_SLEEP
+
+    loop = scheduler_loop(backend_alias, yaml_schedules, lambda: stop["requested"])
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, request_stop)
+    return loop.run()
+
+
+def scheduler_loop(
+    backend_alias: str,
+    yaml_schedules: Mapping[str, Mapping[str, Any]] | None,
+    stopping: Callable[[], bool],
+) -> Any:
+    """The ``SchedulerLoop`` of ``run_scheduler``, stopping when ``stopping()`` says so (the
+    async mode runs it in a thread)."""
     from django.tasks import task_backends
 
     from vtasks.runtime.scheduler import SchedulerLoop
@@ -139,23 +157,15 @@ def run_scheduler(
         raise ConfigError(
             f"backend {backend_alias!r} ({type(backend).__name__}) cannot run schedules yet"
         )
-    stop = {"requested": False}
-
-    def request_stop(signum: int, frame: object) -> None:
-        stop["requested"] = True  # only a flag: the loop notices within MAX_SLEEP
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, request_stop)
     static = static_schedules(yaml_schedules)
-    loop = SchedulerLoop(
+    return SchedulerLoop(
         static,
         fire=_fresh(backend.fire_slot),
         last_slot=_fresh(backend.last_slot),
-        stopping=lambda: stop["requested"],
+        stopping=stopping,
         housekeeping=_fresh(_housekeeping(backend)),
         reload=_fresh(ScheduleSet(backend, static)),
     )
-    return loop.run()
 
 
 def _housekeeping(backend: Any) -> Callable[[], None]:

@@ -37,7 +37,8 @@ logger = logging.getLogger("vtasks.worker")
 def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     """The worker's flags, shared with ``manage.py runworker`` (django-vtasks' names)."""
     parser.add_argument("--queue", "-q", action="append", dest="queues", metavar="NAME",
-                        help="a queue to serve, repeatable, in claim order (default: "
+                        help="a queue to serve, repeatable, in claim order; \"*\" is every "
+                        "queue, \"email*\" every queue starting with email (default: "
                         "VTASKS_QUEUES, else default)")  # fmt: skip
     parser.add_argument("--concurrency", "-c", type=int,
                         help="tasks run at once (default: VTASKS_CONCURRENCY, else 20)")  # fmt: skip

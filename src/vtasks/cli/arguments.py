@@ -17,14 +17,29 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the YAML topology (default: ${env.CONFIG}; none: settings only)")  # fmt: skip
     parser.add_argument("--backend", help="the TASKS alias (overrides the file)")
     parser.add_argument("--queue", "-q", action="append", dest="queues", metavar="NAME",
-                        help="default queues of pools that list none, repeatable")  # fmt: skip
+                        help="default queues of pools that list none, repeatable; \"*\" is "
+                        "every queue, \"email*\" every queue starting with email")  # fmt: skip
     parser.add_argument("--concurrency", "-c", type=int, help="default concurrency of pools")
     parser.add_argument("--shutdown-timeout", type=float, help="seconds children get to drain")
     parser.add_argument("--log-format", help="text or json")
 
 
+def add_role_arguments(parser: argparse.ArgumentParser) -> None:
+    """What this node runs (the topology's ``roles`` and ``scheduler.enabled``)."""
+    roles = parser.add_mutually_exclusive_group()
+    roles.add_argument("--only-work", dest="roles", action="store_const", const="work",
+                       help="run the worker pools only, never the scheduler (roles: work)")  # fmt: skip
+    roles.add_argument("--only-schedule", dest="roles", action="store_const", const="schedule",
+                       help="run the scheduler only, whatever scheduler.enabled says "
+                       "(roles: schedule)")  # fmt: skip
+    roles.add_argument("--skip-scheduler", dest="scheduler_enabled", action="store_const",
+                       const=False, help="run everything but the scheduler "
+                       "(scheduler.enabled: false)")  # fmt: skip
+
+
 def add_supervise_arguments(parser: argparse.ArgumentParser) -> None:
     add_check_arguments(parser)
+    add_role_arguments(parser)
     parser.add_argument("--burst", action="store_true",
                         help="children exit once their queues are empty; exit 0 when all did")  # fmt: skip
 

@@ -18,6 +18,7 @@ def _parser() -> argparse.ArgumentParser:
     from vtasks.cli.arguments import (
         add_check_arguments,
         add_health_arguments,
+        add_role_arguments,
         add_supervise_arguments,
     )
     from vtasks.serve import add_worker_arguments
@@ -26,11 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     add_supervise_arguments(
         commands.add_parser("supervise", help="run the worker processes of a YAML topology")
     )
-    add_check_arguments(
-        commands.add_parser(
-            "check", help="validate the configuration and show where values come from"
-        )
+    check = commands.add_parser(
+        "check", help="validate the configuration and show where values come from"
     )
+    add_check_arguments(check)
+    add_role_arguments(check)
     add_health_arguments(
         commands.add_parser("health", help="exit 1 when the supervisor's health file is stale")
     )

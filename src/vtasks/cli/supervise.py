@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("vtasks.supervisor")
 
+NOTHING_TO_RUN = "vtasks: nothing to run: --burst with roles: schedule (a scheduler never ends)"
+
 
 def resolve(args: argparse.Namespace) -> Resolved:
     """Every layer, merged and validated; raises ``ConfigError`` naming each bad value's source."""
@@ -69,6 +71,8 @@ def run_supervise(args: argparse.Namespace) -> int:
     from vtasks.runtime.topology import plan
 
     configure(args.log_level, topology.log_format)
+    if topology.mode == "async":
+        return _run_async(topology, args.burst)
     metrics_dir, observer = None, None
     if topology.metrics is not None and not args.burst:
         from vtasks.observability import metrics
@@ -83,6 +87,9 @@ def run_supervise(args: argparse.Namespace) -> int:
         observer = metrics.TreeMetrics()
     try:
         first = plan(topology, burst=args.burst, metrics_dir=metrics_dir)
+        if not any(spec.kind in ("worker", "scheduler") for spec in first.specs):
+            print(NOTHING_TO_RUN, file=sys.stderr)
+            return exitcodes.USAGE
         return supervise(
             first.specs,
             first.settings,
@@ -99,6 +106,17 @@ def run_supervise(args: argparse.Namespace) -> int:
             remove_multiprocess_dir(metrics_dir)
 
 
+def _run_async(topology: Topology, burst: bool) -> int:
+    from vtasks.asyncmode import run_async
+    from vtasks.runtime.topology import child_specs
+
+    specs = child_specs(topology, burst=burst)
+    if not any(spec.kind in ("worker", "scheduler") for spec in specs):
+        print(NOTHING_TO_RUN, file=sys.stderr)
+        return exitcodes.USAGE
+    return run_async(specs, topology, burst=burst)
+
+
 def _reload(args: argparse.Namespace, running: Topology, metrics_dir: str | None = None) -> Plan:
     """SIGHUP: every layer read and validated again, as at start; raises ``ConfigError``.
 
@@ -113,6 +131,11 @@ def _reload(args: argparse.Namespace, running: Topology, metrics_dir: str | None
         raise ConfigError(
             f"backend: cannot change on reload, restart the supervisor "
             f"(running {running.backend!r}), got {topology.backend!r}"
+        )
+    if topology.mode != running.mode:
+        raise ConfigError(
+            f"mode: cannot change on reload, restart the supervisor (running {running.mode!r}), "
+            f"got {topology.mode!r}"
         )
     if topology.log_format != running.log_format:
         logger.warning(
@@ -149,11 +172,14 @@ def run_health(args: argparse.Namespace) -> int:
 
 
 def _cli_values(args: argparse.Namespace) -> dict[str, Any]:
-    return {
+    values = {
         "django_settings": args.settings, "backend": args.backend, "queues": args.queues,
         "concurrency": args.concurrency, "shutdown_timeout": args.shutdown_timeout,
-        "log_format": args.log_format,
+        "log_format": args.log_format, "roles": getattr(args, "roles", None),
     }  # fmt: skip
+    if getattr(args, "scheduler_enabled", None) is not None:
+        values["scheduler"] = {"enabled": args.scheduler_enabled}
+    return values
 
 
 def _setup(settings_module: str) -> Any:

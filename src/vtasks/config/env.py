@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vtasks.core.errors import ConfigError
+from vtasks.core.selectors import selector_problem
 
 HEARTBEAT_INTERVAL = "VTASKS_HEARTBEAT_INTERVAL"
 ALIVE_THRESHOLD = "VTASKS_ALIVE_THRESHOLD"
@@ -21,6 +22,11 @@ HEALTH_FILE = "VTASKS_HEALTH_FILE"
 #: django-vtasks' name for the health file; ``VTASKS_HEALTH_FILE`` wins when both are set.
 HEALTH_CHECK_FILE = "VTASKS_HEALTH_CHECK_FILE"
 RUN_SCHEDULER = "VTASKS_RUN_SCHEDULER"
+#: What a supervisor runs: all, work (the worker pools) or schedule (the scheduler); the topology's
+#: ``roles`` (``vtasks supervise --only-work`` / ``--only-schedule``).
+ROLES = "VTASKS_ROLES"
+#: fork (a child process per worker) or async (every role in one process): the topology's ``mode``.
+MODE = "VTASKS_MODE"
 #: A lone worker's ``/metrics`` port (django-vtasks' name; ``--metrics-port`` wins).
 METRICS_PORT = "VTASKS_METRICS_PORT"
 #: One log line per task event (``vtasks.observability.tasklog``); off by default.
@@ -50,6 +56,8 @@ TOPOLOGY_VARS: dict[str, str] = {
     QUEUES: "queues",
     LOG_FORMAT: "log_format",
     LOG_TASKS: "log_tasks",
+    ROLES: "roles",
+    MODE: "mode",
     HEALTH_CHECK_FILE: "health_file",
     HEALTH_FILE: "health_file",
 }
@@ -138,6 +146,10 @@ def _queue_names(raw: Any, source: str) -> list[str]:
     names = [name.strip() for name in items if name.strip()]
     if not names:
         raise ConfigError(f"{source}: must list at least one queue name, got {raw!r}")
+    for name in names:
+        problem = selector_problem(name)
+        if problem:
+            raise ConfigError(f"{source}: {problem}")
     return names
 
 

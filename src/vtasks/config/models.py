@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,9 +27,21 @@ from vtasks.config.env import (
     RUNTIME_DEFAULTS,
     SHUTDOWN_TIMEOUT,
 )
+from vtasks.core.selectors import selector_problem
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 QueueName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+def _selector(entry: str) -> str:
+    problem = selector_problem(entry)
+    if problem:
+        raise ValueError(problem)
+    return entry
+
+
+#: A queue name, or a selector: ``"*"`` (every queue) or a prefix such as ``"email*"``.
+QueueSelector = Annotated[QueueName, AfterValidator(_selector)]
 
 DEFAULT_QUEUES: tuple[str, ...] = ("default",)
 
@@ -45,10 +58,13 @@ class Batch(_Frozen):
 
 
 class Pool(_Frozen):
-    """A group of identical worker processes serving ``queues`` in the listed (claim) order."""
+    """A group of identical worker processes serving ``queues`` in the listed (claim) order.
+
+    An entry may be a selector (``"*"``, ``"email*"``): the queues it matches, claimed together
+    by priority at its place in the order (``vtasks.core.selectors``)."""
 
     name: Name
-    queues: tuple[QueueName, ...]
+    queues: tuple[QueueSelector, ...]
     concurrency: int = Field(ge=1)
     processes: int = Field(default=1, ge=1)
     #: Claims held beyond the free slots (adaptive, at most this many; 0: none).
@@ -148,9 +164,17 @@ class Topology(_Frozen):
     shutdown_timeout: float = Field(
         default=RUNTIME_DEFAULTS[SHUTDOWN_TIMEOUT][0], ge=RUNTIME_DEFAULTS[SHUTDOWN_TIMEOUT][1]
     )
-    queues: tuple[QueueName, ...] = DEFAULT_QUEUES
+    queues: tuple[QueueSelector, ...] = DEFAULT_QUEUES
     concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1)
     workers: tuple[Pool, ...] = ()
+    #: What this supervisor runs: ``all`` (the worker pools, and the scheduler when enabled),
+    #: ``work`` (the pools only) or ``schedule`` (the scheduler only, enabled or not). With it,
+    #: one full node and several worker-only nodes share one configuration file.
+    roles: Literal["all", "work", "schedule"] = "all"
+    #: ``fork``: the supervisor forks a child per worker process (and the scheduler, metrics).
+    #: ``async``: every role as asyncio tasks of one process, for small machines
+    #: (``vtasks.asyncmode``; no SIGHUP reload).
+    mode: Literal["fork", "async"] = "fork"
     scheduler: Scheduler = Scheduler()
     metrics: Metrics | None = None
     health_file: Path | None = None

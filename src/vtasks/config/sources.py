@@ -94,7 +94,7 @@ def environment(environ: Mapping[str, str] = os.environ) -> Layer:
 def command_line(options: Mapping[str, Any]) -> Layer:
     """Options given on the command line: ``{key: value}``, ``None`` meaning not given."""
     values = {key: value for key, value in options.items() if value is not None}
-    return Layer(name="cli", values=values, origins=dict.fromkeys(values, "command line"))
+    return Layer(name="cli", values=values, origins=dict.fromkeys(_paths(values), "command line"))
 
 
 def _split(raw: str) -> list[str]:

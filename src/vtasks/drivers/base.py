@@ -92,6 +92,21 @@ class Driver(Protocol):
         """Claim up to ``limit`` due READY records: queues in the given order, then priority, then FIFO."""
         ...
 
+    async def claim_by_priority(
+        self, queues: Sequence[str], limit: int, process_id: str
+    ) -> list[Claim]:
+        """Claim up to ``limit`` due READY records of ``queues`` taken as one pool: highest
+        priority first across them, then FIFO (the queues a selector such as ``"email*"``
+        matches). Returned in that order."""
+        ...
+
+    async def known_queues(self) -> list[str]:
+        """Names of the queues that may hold READY records, for resolving queue selectors.
+
+        Called every few seconds by a worker whose queue list has selectors, never per claim:
+        it must stay cheap on a big table (an index skip scan, or a set kept at enqueue)."""
+        ...
+
     async def finish(self, outcomes: Sequence[Outcome], process_id: str) -> list[str]:
         """Record outcomes in one batch; return the ids refused because their fence no longer holds."""
         ...

@@ -82,7 +82,8 @@ def child_specs(
     """One spec per worker process of every pool, in file order (then the scheduler and the
     metrics exporter, when configured)."""
     specs = []
-    for pool in topology.workers:
+    pools = topology.workers if topology.roles != "schedule" else ()
+    for pool in pools:
         settings = WorkerSettings(
             queues=pool.queues,
             concurrency=pool.concurrency,
@@ -109,7 +110,10 @@ def child_specs(
                     log_tasks=topology.log_tasks,
                 )  # fmt: skip
             )
-    if topology.scheduler.enabled and not burst:
+    scheduling = topology.roles == "schedule" or (
+        topology.scheduler.enabled and topology.roles == "all"
+    )
+    if scheduling and not burst:
         # One scheduler child per supervisor: several supervisors (machines) may each run one,
         # since the backend admits every slot once. A burst run has no end for it: none then.
         specs.append(

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from vtasks.core import selectors
 from vtasks.core.errors import ConcurrencyLimited
 from vtasks.drivers.base import Claim, Driver, Outcome, ProcessInfo
 from vtasks.runtime import exitcodes
 from vtasks.runtime.admission import HeldSlots, admit, limited
 from vtasks.runtime.batches import BatchQueue
+from vtasks.runtime.selection import QueuePlan
 
 logger = logging.getLogger("vtasks.worker")
 
@@ -71,6 +73,9 @@ class WorkerSettings:
     #: Seconds a claim whose concurrency key is full waits (READY, holding no worker slot)
     #: before it is claimed again.
     blocked_delay: float = 0.25
+    #: Seconds between re-reads of the store's queues when ``queues`` has selectors (``"*"``,
+    #: ``"email*"``): a new queue is served within this. Not read for plain names.
+    selector_refresh: float = 2.0
 
 
 class Worker:
@@ -119,9 +124,16 @@ class Worker:
         heart = asyncio.create_task(self._heartbeat_loop())
         batched = {q: b for q, b in self.settings.batch_queues.items() if q in self.settings.queues}
         batchers = [asyncio.create_task(self._batch_loop(q, b)) for q, b in batched.items()]
+        entries = [q for q in self.settings.queues if q not in batched]
+        plan, resolver = None, None
+        if selectors.has_selectors(entries):
+            plan = QueuePlan(entries, exclude=batched)
+            await plan.refresh(self.driver)
+            resolver = asyncio.create_task(self._refresh_loop(plan))
+            batchers.append(resolver)  # cancelled and awaited with them
         try:
-            await self._claim_loop([q for q in self.settings.queues if q not in batched])
-            await self._drain_batches(batchers)
+            await self._claim_loop(entries, plan)
+            await self._drain_batches([b for b in batchers if b is not resolver])
             await self._drain()
         finally:
             for batcher in batchers:
@@ -137,16 +149,24 @@ class Worker:
         return exitcodes.FENCED if self._fenced_out else exitcodes.OK
 
     # -- claiming ------------------------------------------------------------------------------
-    async def _claim_loop(self, queues: list[str]) -> None:
-        if not queues:  # every queue is a batch queue: their loops do the work
+    async def _claim_loop(self, queues: list[str], plan: QueuePlan | None = None) -> None:
+        """Claim from ``queues``, or with selectors from what ``plan`` resolves to now."""
+        if plan is None and not queues:  # every queue is a batch queue: their loops do the work
             if not self.settings.burst:
                 await self._stopping.wait()
             return
         failures = 0
         while not self._stopping.is_set():
+            if plan is not None:
+                queues = plan.serving
             room = self._room()
             try:
-                claims = await self.driver.claim(queues, room, self.process_id) if room > 0 else []
+                if room <= 0:
+                    claims = []
+                elif plan is None:
+                    claims = await self.driver.claim(queues, room, self.process_id)
+                else:
+                    claims = await plan.claim(self.driver, room, self.process_id)
             except Exception:
                 # The database went away: keep running tasks, retry with capped back-off.
                 failures += 1
@@ -171,6 +191,11 @@ class Worker:
             ):  # fmt: skip
                 return
             await self._idle(queues)
+
+    async def _refresh_loop(self, plan: QueuePlan) -> None:
+        while True:
+            await asyncio.sleep(self.settings.selector_refresh)
+            await plan.refresh(self.driver)
 
     def _room(self) -> int:
         """How many claims to take now: the free slots plus the prefetch buffer's free depth."""
@@ -219,6 +244,9 @@ class Worker:
     async def _idle(self, queues: list[str]) -> None:
         """Sleep until work may be there: a notification, a due time, a freed slot or the poll."""
         timeout = self.settings.idle_wait
+        if not queues:  # selectors that match nothing yet
+            await self._pause(timeout)
+            return
         try:
             due = await self.driver.next_due(queues)
         except Exception:

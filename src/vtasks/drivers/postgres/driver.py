@@ -148,6 +148,21 @@ class PostgresDriver:
                     claims += await _claim_queue(conn, queue, limit - len(claims), process_id, now)
             return claims
 
+    async def claim_by_priority(
+        self, queues: Sequence[str], limit: int, process_id: str
+    ) -> list[Claim]:
+        queues = list(await self._unpaused(queues))
+        if limit <= 0 or not queues:
+            return []
+        now = timezone.now()
+        params = {"queues": queues, "limit": limit, "process_id": process_id, "now": now}
+        rows = await self._fetch(QUERIES["claim_by_priority"], params)
+        rows.sort(key=lambda row: (-row["priority"], row["seq"]))
+        return [claim_from_row(row, process_id, now)[0] for row in rows]
+
+    async def known_queues(self) -> list[str]:
+        return [row["queue_name"] for row in await self._fetch(QUERIES["known_queues"], {})]
+
     async def finish(self, outcomes: Sequence[Outcome], process_id: str) -> list[str]:
         if not outcomes:
             return []

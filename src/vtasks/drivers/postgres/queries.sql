@@ -38,6 +38,61 @@ FROM picked AS p
 WHERE t.seq = p.seq
 RETURNING p.*
 
+-- name: claim_by_priority
+-- Take up to limit due READY records of several queues as one pool (a queue selector such as
+-- "email*"): each queue's best limit rows by its index (LATERAL, one range each), the best limit of
+-- those, highest priority first, FIFO within a priority (seq is global). Rows locked in a queue's
+-- range but not taken unlock at the end of the statement. Updated as in claim.
+WITH candidate AS (
+    SELECT c.*
+    FROM unnest(%(queues)s::text[]) AS q(name)
+    CROSS JOIN LATERAL (
+        SELECT seq, id, task_path, queue_name, priority, args, kwargs, backend, run_after,
+            enqueued_at, started_at, attempts, max_attempts, worker_ids, errors, unique_key,
+            options
+        FROM vtasks_task
+        WHERE queue_name = q.name AND status = 'READY' AND available_at <= %(now)s
+        ORDER BY priority DESC, seq
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+),
+picked AS (
+    SELECT * FROM candidate ORDER BY priority DESC, seq LIMIT %(limit)s
+)
+UPDATE vtasks_task AS t
+SET status = 'RUNNING',
+    claimed_by = %(process_id)s::text,
+    attempts = t.attempts + 1,
+    worker_ids = CASE
+        WHEN t.worker_ids ~ '^\[.*\]$' AND t.worker_ids !~ '^\[\s*\]$'
+            THEN left(t.worker_ids, -1) || ',' || to_json(%(process_id)s::text)::text || ']'
+        ELSE '[' || to_json(%(process_id)s::text)::text || ']'
+    END,
+    started_at = COALESCE(t.started_at, %(now)s),
+    last_attempted_at = %(now)s
+FROM picked AS p
+WHERE t.seq = p.seq
+RETURNING p.*
+
+-- name: known_queues
+-- The queues holding READY records, for queue selectors: a skip scan of the partial READY index,
+-- one index probe per queue (the next name after the last found), whatever the table's size.
+WITH RECURSIVE known (queue_name) AS (
+    SELECT (
+        SELECT queue_name FROM vtasks_task WHERE status = 'READY' ORDER BY queue_name LIMIT 1
+    )
+    UNION ALL
+    SELECT (
+        SELECT t.queue_name FROM vtasks_task AS t
+        WHERE t.status = 'READY' AND t.queue_name > known.queue_name
+        ORDER BY t.queue_name LIMIT 1
+    )
+    FROM known
+    WHERE known.queue_name IS NOT NULL
+)
+SELECT queue_name FROM known WHERE queue_name IS NOT NULL
+
 -- name: finish
 -- The fences compare claimed_by with IS NOT DISTINCT FROM on purpose: no index serves it, so the
 -- planner looks records up by their unique id. With "=", a generic plan may scan the claimed_by

@@ -28,9 +28,12 @@ from vtasks.drivers.records import (
     outcome_changes,
     worker_lost_error,
 )
+from vtasks.drivers.sql.queries import QUERIES
 from vtasks.wire import codec
 
 T = TypeVar("T")
+#: Queue names ``known_queues`` walks at most on MySQL/MariaDB (one round trip each).
+MAX_QUEUES = 10_000
 _CLAIM_FIELDS = (
     "seq", "id", "task_path", "queue_name", "priority", "args", "kwargs", "backend", "run_after",
     "enqueued_at", "started_at", "attempts", "max_attempts", "worker_ids", "errors", "unique_key", "options",
@@ -89,19 +92,64 @@ class SqlDriver:
             for queue in queues:
                 if len(claims) >= limit:
                     break
-                rows = list(
-                    self._tasks()
-                    .select_for_update(skip_locked=True)
-                    .filter(queue_name=queue, status="READY", available_at__lte=now)
-                    .order_by("-priority", "seq")
-                    .values(*_CLAIM_FIELDS)[: limit - len(claims)]
-                )
-                for row in rows:
-                    claim, changes = claim_from_row(row, process_id, now)
-                    updated = self._tasks().filter(seq=row["seq"], status="READY").update(**changes)
-                    if updated:
-                        claims.append(claim)
+                rows = self._due(queue, limit - len(claims), now)
+                claims += self._take(rows, process_id, now)
         return claims
+
+    def _due(self, queue: str, limit: int, now: datetime) -> list[dict[str, Any]]:
+        """Up to ``limit`` due READY rows of ``queue``, locked (SKIP LOCKED), in claim order."""
+        return list(
+            self._tasks()
+            .select_for_update(skip_locked=True)
+            .filter(queue_name=queue, status="READY", available_at__lte=now)
+            .order_by("-priority", "seq")
+            .values(*_CLAIM_FIELDS)[:limit]
+        )
+
+    def _take(self, rows: list[dict[str, Any]], process_id: str, now: datetime) -> list[Claim]:
+        claims = []
+        for row in rows:
+            claim, changes = claim_from_row(row, process_id, now)
+            if self._tasks().filter(seq=row["seq"], status="READY").update(**changes):
+                claims.append(claim)
+        return claims
+
+    async def claim_by_priority(
+        self, queues: Sequence[str], limit: int, process_id: str
+    ) -> list[Claim]:
+        return await self._run(lambda: self._claim_by_priority(queues, limit, process_id))
+
+    def _claim_by_priority(self, queues: Sequence[str], limit: int, process_id: str) -> list[Claim]:
+        """Each queue's best ``limit`` rows (one index range each), merged: ``seq`` is global,
+        so FIFO holds across the queues too. Rows locked but not taken unlock at commit."""
+        queues = self._unpaused(queues)
+        with transaction.atomic(using=self.db_alias):
+            now = timezone.now()
+            rows = [row for queue in queues for row in self._due(queue, limit, now)]
+            rows.sort(key=lambda row: (-row["priority"], row["seq"]))
+            return self._take(rows[:limit], process_id, now)
+
+    async def known_queues(self) -> list[str]:
+        return await self._run(self._known_queues)
+
+    def _known_queues(self) -> list[str]:
+        """An index skip scan, as each database's planner takes it (see ``queries.sql``)."""
+        connection = connections[self.db_alias]
+        with connection.cursor() as cursor:
+            if connection.vendor != "mysql":
+                sqlite = connection.vendor == "sqlite"
+                cursor.execute(QUERIES["known_queues_sqlite" if sqlite else "known_queues"])
+                return [row[0] for row in cursor.fetchall()]
+            names, last = [], ""
+            for _ in range(MAX_QUEUES):
+                cursor.execute(QUERIES["next_queue_mysql"], [last])
+                row = cursor.fetchone()
+                if row is None or row[0] is None:
+                    break
+                last = row[0]
+                if row[1]:
+                    names.append(last)
+            return names
 
     async def finish(self, outcomes: Sequence[Outcome], process_id: str) -> list[str]:
         return await self._run(lambda: self._finish(outcomes, process_id))

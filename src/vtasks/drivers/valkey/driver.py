@@ -31,6 +31,7 @@ from typing import Any
 from django.utils import timezone
 
 from vtasks.core.errors import ConfigError
+from vtasks.core.selectors import is_selector
 from vtasks.drivers.base import Claim, Outcome, ProcessInfo, Recovered
 from vtasks.drivers.records import worker_lost_error
 from vtasks.drivers.valkey import client as _client
@@ -148,6 +149,47 @@ class ValkeyDriver:
                 return claims
             claims += [build_claim(row, queue, process_id, now, now_us) for row in rows]
         return claims
+
+    async def claim_by_priority(
+        self, queues: Sequence[str], limit: int, process_id: str
+    ) -> list[Claim]:
+        """Priority across ``queues`` as far as one queue's script can see: each queue's best
+        ``limit`` ready scores are read (one pipeline), the best ``limit`` of them say how many to
+        claim from each queue, then any room left is claimed in queue order (which also promotes
+        due delayed messages). Within a priority, earlier-listed queues go first: sequence numbers
+        are per queue, so FIFO holds within a queue only."""
+        if self._client is None:
+            raise RuntimeError("ValkeyDriver.open() was not awaited")
+        if limit <= 0 or not queues:
+            return []
+        pipe = self._client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.zrange(queue_keys(self.prefix, queue).ready, 0, limit - 1, withscores=True)
+        heads = await pipe.execute()
+        best = sorted(
+            (int(score) >> 44, index)  # the priority band (enqueue.lua: (100 - p) * 2^44 + seq)
+            for index, entries in enumerate(heads)
+            for _, score in entries
+        )[:limit]
+        counts = [0] * len(queues)
+        top: dict[int, int] = {}  # queue index -> its best band (best is sorted)
+        for band, index in best:
+            counts[index] += 1
+            top.setdefault(index, band)
+        claims: list[Claim] = []
+        for index in sorted(top, key=lambda i: (top[i], i)):
+            claims += await self.claim([queues[index]], counts[index], process_id)
+        if len(claims) < limit:
+            claims += await self.claim(queues, limit - len(claims), process_id)
+        claims.sort(key=lambda claim: -claim.priority)  # stable: queue order within a priority
+        return claims
+
+    async def known_queues(self) -> list[str]:
+        """The ``{P}:queues`` set: every queue ever enqueued to, served or paused (one SMEMBERS)."""
+        if self._client is None:
+            raise RuntimeError("ValkeyDriver.open() was not awaited")
+        names = (name.decode() for name in await self._client.smembers(self.keys.queues))
+        return sorted(name for name in names if not is_selector(name))
 
     async def finish(self, outcomes: Sequence[Outcome], process_id: str) -> list[str]:
         if not outcomes:
@@ -335,7 +377,8 @@ class ValkeyDriver:
         now = to_us(timezone.now())
         args = (
             self.keys.process(info.id), info.id, now, info.kind, info.hostname, info.pid,
-            codec.dumps(list(info.queues)), codec.dumps(info.meta), *info.queues,
+            codec.dumps(list(info.queues)), codec.dumps(info.meta),
+            *(q for q in info.queues if not is_selector(q)),  # "email*" is no queue of its own
         )  # fmt: skip
         await self._run([Call(SCRIPTS["register"], (self.keys.processes, self.keys.queues), args)])
 
