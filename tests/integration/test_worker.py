@@ -307,3 +307,33 @@ def test_a_stopped_worker_hands_back_its_prefetched_claims(alias):
     assert statuses["SUCCESSFUL"] == worker.processed
     assert statuses["READY"] == len(results) - worker.processed
     assert 0 < worker.processed < len(results)
+
+
+def test_a_claim_whose_reply_was_lost_is_handed_back_once_the_store_answers(alias):
+    """The store claimed for the worker but the reply never arrived (a cut connection): nothing
+    else would release those claims, since their process is alive. The worker finds them by
+    asking the store what it holds, hands back what it does not know, and keeps what it runs."""
+    lost = [tasks.noop.using(backend=alias).enqueue() for _ in range(3)]
+    kept = tasks.noop.using(backend=alias).enqueue()
+
+    async def scenario() -> list[str]:
+        driver = task_backends[alias].create_driver()
+        await driver.open()
+        pid = process_id("stranded")
+        worker = Worker(driver, Executor(ThreadRunner(1)), WorkerSettings(), pid)
+        try:
+            claimed = await driver.claim(["default"], 10, pid)  # the reply that "got lost"
+            assert {c.id for c in claimed} == {r.id for r in [*lost, kept]}
+            mine = next(c for c in claimed if c.id == kept.id)
+            worker._buffer.append(mine)  # one of them the worker does know
+            worker._claims_unsure.add("default")
+            await worker._release_stranded()
+            assert not worker._claims_unsure
+            return [ref.id for ref in await driver.held_by(pid, ["default"])]
+        finally:
+            await driver.close()
+
+    still_held = asyncio.run(scenario())
+    assert still_held == [kept.id]
+    assert [storage.status(alias, r.id) for r in lost] == ["READY"] * 3
+    assert storage.status(alias, kept.id) == "RUNNING"

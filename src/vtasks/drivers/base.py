@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 READY, RUNNING, SUCCESSFUL, FAILED = "READY", "RUNNING", "SUCCESSFUL", "FAILED"
 FinalStatus = Literal["SUCCESSFUL", "FAILED", "READY"]
@@ -44,6 +44,14 @@ class Claim:
     options: dict[str, Any] = field(default_factory=dict)
     #: Why the stored call could not be decoded; the executor fails such a claim with the reason.
     problem: str | None = None
+
+
+class ClaimRef(NamedTuple):
+    """A claim known by its record only: enough to hand it back (``id``, queue, fencing attempt)."""
+
+    id: str
+    queue_name: str
+    attempt: int
 
 
 @dataclass(slots=True, kw_only=True)
@@ -111,7 +119,13 @@ class Driver(Protocol):
         """Record outcomes in one batch; return the ids refused because their fence no longer holds."""
         ...
 
-    async def hand_back(self, claims: Sequence[Claim], process_id: str) -> None:
+    async def held_by(self, process_id: str, queues: Sequence[str]) -> list[ClaimRef]:
+        """The RUNNING records of ``queues`` claimed by ``process_id``. A worker asks after a claim
+        whose reply it lost (the store may have claimed for it): what it does not know is handed
+        back, or it would stay claimed by a live process that never runs it."""
+        ...
+
+    async def hand_back(self, claims: Sequence[Claim | ClaimRef], process_id: str) -> None:
         """Return unstarted or unfinished claims to READY without counting a failure (shutdown)."""
         ...
 

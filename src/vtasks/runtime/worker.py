@@ -105,6 +105,10 @@ class Worker:
         self._flush_lock = asyncio.Lock()
         self._fenced_out = False
         self._slots = HeldSlots(driver, process_id)
+        #: Queues of claims that failed in flight: the store may hold claims for us there.
+        self._claims_unsure: set[str] = set()
+        #: Ids of the outcomes being recorded right now.
+        self._recording: set[str] = set()
         #: Claims of the claim loop whose admission failed (the store was down): tried again.
         self._unadmitted: list[Claim] = []
 
@@ -168,8 +172,10 @@ class Worker:
                 else:
                     claims = await plan.claim(self.driver, room, self.process_id)
             except Exception:
-                # The database went away: keep running tasks, retry with capped back-off.
+                # The database went away: keep running tasks, retry with capped back-off. The
+                # store may have claimed for us before the reply was lost: look once it answers.
                 failures += 1
+                self._claims_unsure.update(q for q in queues if q not in self.settings.batch_queues)
                 logger.exception("vtasks: claim failed (%d in a row); retrying", failures)
                 await self._pause(min(5.0, 0.1 * 2**failures))
                 continue
@@ -180,6 +186,8 @@ class Worker:
                 claims = await self._admit(claims, self._unadmitted)
             self._buffer.extend(claims)
             self._fill()
+            if self._claims_unsure:
+                await self._release_stranded()
             if claims and len(claims) < room:
                 continue  # Maybe more arrived meanwhile; the next claim returns [] when not.
             if room - len(claims) <= 0:
@@ -191,6 +199,28 @@ class Worker:
             ):  # fmt: skip
                 return
             await self._idle(queues)
+
+    async def _release_stranded(self) -> None:
+        """Hand back what the store says this process holds in the queues of a failed claim but
+        the worker does not know of: a claim that ran while its reply was lost. Nothing else
+        would ever release it (its process is alive). Fenced: a claim finished meanwhile stays."""
+        queues = sorted(self._claims_unsure)
+        try:
+            held = await self.driver.held_by(self.process_id, queues)
+        except Exception:
+            logger.exception("vtasks: could not list this process's claims; will look again")
+            return
+        # Known after the await: running, held, waiting admission, or finished and not recorded.
+        known = {claim.id for claim in self._running.values()}
+        known.update(claim.id for claim in self._buffer)
+        known.update(claim.id for claim in self._unadmitted)
+        known.update(outcome.claim.id for outcome in self._outcomes)
+        known.update(self._recording)
+        stranded = [ref for ref in held if ref.id not in known]
+        self._claims_unsure.difference_update(queues)
+        if stranded:
+            logger.warning("vtasks: handing back %d claim(s) whose reply was lost", len(stranded))
+            await self.driver.hand_back(stranded, self.process_id)
 
     async def _refresh_loop(self, plan: QueuePlan) -> None:
         while True:
@@ -476,6 +506,7 @@ class Worker:
         async with self._flush_lock:
             while self._outcomes:
                 batch, self._outcomes = self._outcomes, []
+                self._recording = {outcome.claim.id for outcome in batch}
                 try:
                     refused = await self.driver.finish(batch, self.process_id)
                 except Exception:
@@ -483,6 +514,8 @@ class Worker:
                     self._outcomes[:0] = batch
                     await asyncio.sleep(1.0)
                     continue
+                finally:
+                    self._recording = set()
                 if refused:
                     logger.warning(
                         "vtasks: %d outcome(s) refused: their claims were released", len(refused)

@@ -20,7 +20,7 @@ from django.utils import timezone
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from vtasks.drivers.base import Claim, Outcome, ProcessInfo, Recovered
+from vtasks.drivers.base import Claim, ClaimRef, Outcome, ProcessInfo, Recovered
 from vtasks.drivers.paused import PausedQueues
 from vtasks.drivers.postgres import conninfo as _conninfo
 from vtasks.drivers.postgres.listener import Listener
@@ -180,7 +180,13 @@ class PostgresDriver:
             seen.add(outcome.claim.id)
         return refused
 
-    async def hand_back(self, claims: Sequence[Claim], process_id: str) -> None:
+    async def held_by(self, process_id: str, queues: Sequence[str]) -> list[ClaimRef]:
+        rows = await self._fetch(
+            QUERIES["held_by"], {"process_id": process_id, "queues": list(queues)}
+        )
+        return [ClaimRef(row["id"], row["queue_name"], row["attempts"]) for row in rows]
+
+    async def hand_back(self, claims: Sequence[Claim | ClaimRef], process_id: str) -> None:
         if not claims:
             return
         await self._execute(

@@ -144,6 +144,12 @@ unlocked AS (
 )
 SELECT id FROM applied
 
+-- name: held_by
+-- RUNNING claims of one process (after a claim whose reply was lost; rare, RUNNING rows are few).
+SELECT id, queue_name, attempts
+FROM vtasks_task
+WHERE status = 'RUNNING' AND claimed_by = %(process_id)s AND queue_name = ANY(%(queues)s::text[])
+
 -- name: hand_back
 -- Return claims to READY without recording an attempt's end (shutdown); fenced like finish.
 UPDATE vtasks_task AS t

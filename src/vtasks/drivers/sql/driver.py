@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from django.db import IntegrityError, close_old_connections, connections, transaction
 from django.utils import timezone
 
-from vtasks.drivers.base import Claim, Outcome, ProcessInfo, Recovered
+from vtasks.drivers.base import Claim, ClaimRef, Outcome, ProcessInfo, Recovered
 from vtasks.drivers.paused import PausedQueues
 from vtasks.drivers.records import (
     claim_from_row,
@@ -177,7 +177,16 @@ class SqlDriver:
                     self._tasks().filter(id=claim.id).delete()
         return refused
 
-    async def hand_back(self, claims: Sequence[Claim], process_id: str) -> None:
+    async def held_by(self, process_id: str, queues: Sequence[str]) -> list[ClaimRef]:
+        def held() -> list[ClaimRef]:
+            rows = self._tasks().filter(
+                status="RUNNING", claimed_by=process_id, queue_name__in=list(queues)
+            )
+            return [ClaimRef(*row) for row in rows.values_list("id", "queue_name", "attempts")]
+
+        return await self._run(held)
+
+    async def hand_back(self, claims: Sequence[Claim | ClaimRef], process_id: str) -> None:
         def hand_back() -> None:
             with transaction.atomic(using=self.db_alias):
                 for claim in claims:

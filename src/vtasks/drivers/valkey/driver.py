@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from vtasks.core.errors import ConfigError
 from vtasks.core.selectors import is_selector
-from vtasks.drivers.base import Claim, Outcome, ProcessInfo, Recovered
+from vtasks.drivers.base import Claim, ClaimRef, Outcome, ProcessInfo, Recovered
 from vtasks.drivers.records import worker_lost_error
 from vtasks.drivers.valkey import client as _client
 from vtasks.drivers.valkey.exchange import AsyncExchange
@@ -231,7 +231,27 @@ class ValkeyDriver:
             (k.task_prefix, k.unique_prefix, self.dlq_cap, WAKE_CAP, *args),
         )  # fmt: skip
 
-    async def hand_back(self, claims: Sequence[Claim], process_id: str) -> None:
+    async def held_by(self, process_id: str, queues: Sequence[str]) -> list[ClaimRef]:
+        if self._client is None:
+            raise RuntimeError("ValkeyDriver.open() was not awaited")
+        found: list[ClaimRef] = []
+        mine = process_id.encode()
+        for queue in queues:
+            k = queue_keys(self.prefix, queue)
+            ids = await self._client.zrange(k.running, 0, -1)
+            if not ids:
+                continue
+            pipe = self._client.pipeline(transaction=False)
+            for task_id in ids:
+                pipe.hmget(k.task(task_id.decode()), "status", "claimed_by", "attempts")
+            for task_id, (status, claimed_by, attempts) in zip(
+                ids, await pipe.execute(), strict=True
+            ):
+                if status == b"RUNNING" and claimed_by == mine:
+                    found.append(ClaimRef(task_id.decode(), queue, int(attempts or 0)))
+        return found
+
+    async def hand_back(self, claims: Sequence[Claim | ClaimRef], process_id: str) -> None:
         by_queue: dict[str, list[Any]] = defaultdict(list)
         for claim in claims:
             by_queue[claim.queue_name] += (claim.id, claim.attempt)
