@@ -8,17 +8,13 @@ any script that mixed them, or a multi-key command across queues, fails here wit
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.tasks import task_backends
-from django.test import override_settings
 
-from tests import storage, tasks
-from tests.conftest import storage_for
+from tests import tasks
 from tests.contract import test_concurrency_slots as slots
 from tests.contract import test_driver_contract as contract
 from tests.contract.test_driver_contract import make_driver  # noqa: F401
@@ -68,41 +64,19 @@ from tests.integration.test_worker import (  # noqa: F401
     test_throttle_holds_the_key_for_its_ttl,
     test_unique_lock_is_released_when_the_task_finishes,
 )
+from tests.valkey_rerun import alias, kind, unparametrised, valkey_alias_at  # noqa: F401
 from tests.valkey_servers import Cluster, valkey_cluster  # noqa: F401
 from vtasks.drivers.valkey.client import sync_client
 
 
 @pytest.fixture(scope="module", autouse=True)
 def cluster_alias(valkey_cluster: Cluster) -> Iterator[None]:  # noqa: F811
-    """The ``valkey`` TASKS alias, for this module, on the cluster (with keys of its own)."""
-    entry = {
-        "BACKEND": "vtasks.backends.valkey.ValkeyBackend",
-        "QUEUES": [],
-        "OPTIONS": {"BROKER_URL": valkey_cluster.url, "PREFIX": f"vt-cl-{secrets.token_hex(4)}"},
-    }
-    with override_settings(TASKS={**settings.TASKS, "valkey": entry}):
+    with valkey_alias_at(valkey_cluster.url, "cl"):
         yield
-        storage.clear("valkey")
-
-
-@pytest.fixture
-def kind() -> str:
-    """The contract suite's driver kind (its ``make_driver`` reads it)."""
-    return "valkey"
-
-
-@pytest.fixture
-def alias() -> Iterator[str]:
-    """Replaces the conftest fixture here: only the (cluster) ``valkey`` alias."""
-    yield from storage_for("valkey")
 
 
 def _on_cluster(cls: type) -> type:
-    """A contract test class again, without its parametrisation over every driver: here the
-    ``kind`` and ``alias`` fixtures give the Valkey driver on the cluster."""
-    skip = ("pytestmark", "__dict__", "__weakref__")
-    body = {k: v for k, v in vars(cls).items() if k not in skip}
-    return type(f"{cls.__name__}OnCluster", (), body)
+    return unparametrised(cls, "OnCluster")
 
 
 TestClaimOnCluster = _on_cluster(contract.TestClaim)

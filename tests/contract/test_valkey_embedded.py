@@ -9,16 +9,11 @@ tests run again with the ``valkey`` TASKS alias pointed at that server (about 20
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 
 import pytest
-from django.conf import settings
 from django.tasks import task_backends
-from django.test import override_settings
 
-from tests import storage
-from tests.conftest import storage_for
 from tests.contract import test_driver_contract as contract
 from tests.contract.test_driver_contract import make_driver  # noqa: F401
 from tests.contract.test_valkey_driver import (  # noqa: F401 (tests and fixtures run here again)
@@ -82,40 +77,19 @@ from tests.integration.test_worker import (  # noqa: F401
     test_throttle_holds_the_key_for_its_ttl,
     test_unique_lock_is_released_when_the_task_finishes,
 )
+from tests.valkey_rerun import alias, kind, unparametrised, valkey_alias_at  # noqa: F401
 from tests.valkey_servers import Server, embedded_valkey  # noqa: F401
 from vtasks.drivers.valkey.client import sync_client
 
 
 @pytest.fixture(scope="module", autouse=True)
 def embedded_alias(embedded_valkey: Server) -> Iterator[None]:  # noqa: F811
-    """The ``valkey`` TASKS alias, for this module, on the embedded server."""
-    entry = {
-        "BACKEND": "vtasks.backends.valkey.ValkeyBackend",
-        "QUEUES": [],
-        "OPTIONS": {"BROKER_URL": embedded_valkey.url, "PREFIX": f"vt-em-{secrets.token_hex(4)}"},
-    }
-    with override_settings(TASKS={**settings.TASKS, "valkey": entry}):
+    with valkey_alias_at(embedded_valkey.url, "em"):
         yield
-        storage.clear("valkey")
-
-
-@pytest.fixture
-def kind() -> str:
-    """The contract suite's driver kind (its ``make_driver`` reads it)."""
-    return "valkey"
-
-
-@pytest.fixture
-def alias() -> Iterator[str]:
-    """Replaces the conftest fixture here: only the (embedded) ``valkey`` alias."""
-    yield from storage_for("valkey")
 
 
 def _here(cls: type) -> type:
-    """A contract test class again, without its parametrisation over every driver."""
-    skip = ("pytestmark", "__dict__", "__weakref__")
-    body = {k: v for k, v in vars(cls).items() if k not in skip}
-    return type(f"{cls.__name__}OnEmbedded", (), body)
+    return unparametrised(cls, "OnEmbedded")
 
 
 TestClaimOnEmbedded = _here(contract.TestClaim)

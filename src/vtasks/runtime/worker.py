@@ -287,16 +287,7 @@ class Worker:
         if timeout <= 0:
             return
         self._slot_freed.clear()
-        waiters = [
-            asyncio.create_task(self.driver.wait_for_work(queues, timeout)),
-            asyncio.create_task(self._slot_freed.wait()),
-        ]
-        done, pending = await asyncio.wait(
-            waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        for waiter in pending:
-            waiter.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await self._wait_for_work_or(self._slot_freed, queues, timeout)
 
     async def _queues_empty(self, queues: list[str]) -> bool:
         await self._flush_now()
@@ -391,21 +382,26 @@ class Worker:
                     due = await self.driver.next_due([queue])
                     if due is None:
                         return
-                    await self._wait_for_work_or_stop([queue], (due - _now(due)).total_seconds())
+                    await self._wait_for_work_or(
+                        self._stopping, [queue], (due - _now(due)).total_seconds()
+                    )
                     continue
                 wait = deadline - loop.time() if held else self.settings.idle_wait
-                await self._wait_for_work_or_stop([queue], wait)
+                await self._wait_for_work_or(self._stopping, [queue], wait)
         finally:
             held += unadmitted
             if held and not self._fenced_out:
                 await asyncio.shield(self._hand_back(held))
 
-    async def _wait_for_work_or_stop(self, queues: list[str], timeout: float) -> None:
+    async def _wait_for_work_or(
+        self, event: asyncio.Event, queues: list[str], timeout: float
+    ) -> None:
+        """Until the driver reports work in ``queues``, ``event`` is set, or ``timeout`` passes."""
         if timeout <= 0:
             return
         waiters = [
             asyncio.create_task(self.driver.wait_for_work(queues, timeout)),
-            asyncio.create_task(self._stopping.wait()),
+            asyncio.create_task(event.wait()),
         ]
         _, pending = await asyncio.wait(
             waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
