@@ -101,6 +101,7 @@ class ProcessRecord(models.Model):
     class Meta:
         db_table = PROCESS_TABLE
         verbose_name = "process"
+        verbose_name_plural = "processes"
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id}"

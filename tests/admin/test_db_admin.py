@@ -147,3 +147,18 @@ def test_schedule_slots_show_the_next_slot_of_a_configured_schedule(admin_db, st
         assert html.count("2026-01-01T00:00:00.000000Z") == 2
     finally:
         ScheduleSlot.objects.using(admin_db).all().delete()
+
+
+def test_the_admin_index_names_the_models_in_plain_english(staff):
+    page = staff(*ALL).get(reverse("admin:index")).content.decode()
+    assert "Processes" in page and "Processs" not in page
+
+
+def test_the_models_and_their_migrations_agree():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("makemigrations", "vtasks", check=True, dry_run=True, stdout=out)
+    assert "No changes detected" in out.getvalue()
