@@ -7,7 +7,7 @@ inside ``transaction.atomic()`` exists only if that transaction commits, and so 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
@@ -15,7 +15,7 @@ from django.tasks import TaskResult
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 
-from vtasks.backends import db_queues
+from vtasks.backends import db_queues, db_schedules
 from vtasks.backends.base import NewTask, VTasksBackend
 from vtasks.core.cron import Schedule, slot_key
 from vtasks.core.sqlfile import load
@@ -166,68 +166,24 @@ class DatabaseBackend(VTasksBackend):
 
     def last_slot(self, schedule: Schedule | str) -> datetime | None:
         """The latest slot of ``schedule`` (or a schedule name) that fired, or ``None``."""
-        from vtasks.models import ScheduleSlot
-
-        name = schedule if isinstance(schedule, str) else schedule.name
-        rows = ScheduleSlot.objects.using(self.db_alias).filter(schedule=name)
-        latest = rows.order_by("-slot").values_list("slot", flat=True).first()
-        return (
-            datetime.strptime(latest, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-            if latest
-            else None
-        )
+        return db_schedules.last_slot(self.db_alias, schedule)
 
     def prune_slots(self, *, keep: timedelta = timedelta(days=1), batch_size: int = 1000) -> int:
-        """Delete fired-slot rows older than ``keep``, except each schedule's latest (its catch-up
-        mark); returns how many went.
-
-        A scheduler only ever fires a schedule's latest slot, never one older than the latest
-        fired, so those rows guard nothing any more; ``keep`` is a margin for skewed clocks.
-        """
-        from django.db.models import OuterRef, Subquery
-
-        from vtasks.models import ScheduleSlot
-
-        slots = ScheduleSlot.objects.using(self.db_alias)
-        newest = slots.filter(schedule=OuterRef("schedule")).order_by("-slot").values("slot")[:1]
-        old = slots.filter(fired_at__lt=timezone.now() - keep).exclude(slot=Subquery(newest))
-        deleted = 0
-        # Ids first, then delete by id: MySQL refuses a DELETE whose subquery reads its own table.
-        while batch := list(old.values_list("id", flat=True)[:batch_size]):
-            deleted += slots.filter(id__in=batch).delete()[0]
-        return deleted
+        """Delete fired-slot rows older than ``keep``, except each schedule's latest."""
+        return db_schedules.prune_slots(self.db_alias, keep=keep, batch_size=batch_size)
 
     # -- dynamic schedules (vtasks.schedules) -------------------------------------------------
     def store_schedule(self, key: str, entry: Mapping[str, Any]) -> None:
         """Add or replace the dynamic schedule ``key`` (a ``VTASKS_SCHEDULE``-style entry)."""
-        from vtasks.models import StoredSchedule
-
-        when = entry["schedule"]
-        StoredSchedule.objects.using(self.db_alias).update_or_create(
-            key=key,
-            defaults={
-                "task_path": entry["task"], "cron": when if isinstance(when, str) else None,
-                "every": None if isinstance(when, str) else float(when),
-                "args": codec.dumps(list(entry.get("args", ()))),
-                "kwargs": codec.dumps(dict(entry.get("kwargs", {}))),
-                "queue_name": entry.get("queue_name"), "priority": entry.get("priority"),
-                "time_zone": entry.get("time_zone"), "catch_up": entry.get("catch_up", "once"),
-                "updated_at": timezone.now(),
-            },
-        )  # fmt: skip
+        db_schedules.store(self.db_alias, key, entry)
 
     def delete_schedule(self, key: str) -> bool:
         """Remove the dynamic schedule ``key``; whether it existed."""
-        from vtasks.models import StoredSchedule
-
-        return bool(StoredSchedule.objects.using(self.db_alias).filter(key=key).delete()[0])
+        return db_schedules.delete(self.db_alias, key)
 
     def stored_schedules(self) -> dict[str, dict[str, Any]]:
         """Every dynamic schedule, by key, as ``VTASKS_SCHEDULE``-style entries."""
-        from vtasks.models import StoredSchedule
-
-        rows = StoredSchedule.objects.using(self.db_alias).order_by("key").values()
-        return {row["key"]: _schedule_entry(row) for row in rows}
+        return db_schedules.stored(self.db_alias)
 
     def queue_depths(self, queues: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
         """Per queue: ready (due now), delayed, running and failed counts, oldest due task's age (s)."""
@@ -381,18 +337,6 @@ def _server_cursor(connection: Any) -> Any:
         cached = psycopg.Cursor(raw)
         connection._vtasks_cursor = cached
     return cached
-
-
-def _schedule_entry(row: Mapping[str, Any]) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "task": row["task_path"], "schedule": row["cron"] if row["cron"] else row["every"],
-        "args": codec.loads(row["args"]), "kwargs": codec.loads(row["kwargs"]),
-        "catch_up": row["catch_up"],
-    }  # fmt: skip
-    for name in ("queue_name", "priority", "time_zone"):
-        if row[name] is not None:
-            entry[name] = row[name]
-    return entry
 
 
 def _copy_rows(connection: Any, rows: Sequence[tuple[Any, ...]]) -> None:
