@@ -127,6 +127,13 @@ async def async_noop() -> None:
     return None
 
 
+@task
+async def blocks_the_loop(seconds: float) -> str:
+    """Wrong on purpose: ``time.sleep`` in an ``async def`` holds the worker's event loop."""
+    time.sleep(seconds)
+    return "unblocked"
+
+
 @vtask(concurrency_key="account:{account_id}", concurrency_limit=1)
 def per_account(path: str, account_id: int, seconds: float = 0.02) -> int:
     """Logs ``start <key> <ns>`` / ``end <key> <ns>`` lines around a sleep (overlap checks)."""

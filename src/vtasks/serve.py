@@ -110,6 +110,7 @@ def worker_settings(queues: Sequence[str], concurrency: int, burst: bool) -> Wor
         heartbeat_interval=env.runtime_value(env.HEARTBEAT_INTERVAL, settings),
         alive_threshold=env.runtime_value(env.ALIVE_THRESHOLD, settings),
         shutdown_timeout=env.runtime_value(env.SHUTDOWN_TIMEOUT, settings),
+        loop_block_threshold=env.runtime_value(env.LOOP_BLOCK_THRESHOLD, settings),
         batch_queues=parse_batch_queues(getattr(settings, batches.SETTING, None)),
     )
 

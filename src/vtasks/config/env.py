@@ -13,6 +13,8 @@ from vtasks.core.selectors import selector_problem
 HEARTBEAT_INTERVAL = "VTASKS_HEARTBEAT_INTERVAL"
 ALIVE_THRESHOLD = "VTASKS_ALIVE_THRESHOLD"
 SHUTDOWN_TIMEOUT = "VTASKS_SHUTDOWN_TIMEOUT"
+#: Seconds a worker's event loop may be blocked before a warning names the task (0: off).
+LOOP_BLOCK_THRESHOLD = "VTASKS_LOOP_BLOCK_THRESHOLD"
 WORKER_ID = "VTASKS_WORKER_ID"
 BACKEND = "VTASKS_BACKEND"
 CONCURRENCY = "VTASKS_CONCURRENCY"
@@ -52,6 +54,7 @@ TOPOLOGY_VARS: dict[str, str] = {
     HEARTBEAT_INTERVAL: "heartbeat_interval",
     ALIVE_THRESHOLD: "alive_threshold",
     SHUTDOWN_TIMEOUT: "shutdown_timeout",
+    LOOP_BLOCK_THRESHOLD: "loop_block_threshold",
     CONCURRENCY: "concurrency",
     QUEUES: "queues",
     LOG_FORMAT: "log_format",
@@ -70,6 +73,7 @@ RUNTIME_DEFAULTS: dict[str, tuple[float, float]] = {
     HEARTBEAT_INTERVAL: (5.0, 0.05),
     ALIVE_THRESHOLD: (30.0, 0.1),
     SHUTDOWN_TIMEOUT: (30.0, 0.0),
+    LOOP_BLOCK_THRESHOLD: (1.0, 0.0),
 }
 
 

@@ -24,6 +24,7 @@ from vtasks.config.env import (
     ALIVE_THRESHOLD,
     DEFAULT_CONCURRENCY,
     HEARTBEAT_INTERVAL,
+    LOOP_BLOCK_THRESHOLD,
     RUNTIME_DEFAULTS,
     SHUTDOWN_TIMEOUT,
 )
@@ -163,6 +164,12 @@ class Topology(_Frozen):
     )
     shutdown_timeout: float = Field(
         default=RUNTIME_DEFAULTS[SHUTDOWN_TIMEOUT][0], ge=RUNTIME_DEFAULTS[SHUTDOWN_TIMEOUT][1]
+    )
+    #: Seconds a worker's event loop may be blocked (an ``async def`` task that sleeps or computes)
+    #: before a warning names the task, with the loop's stack (``runtime.loopwatch``); 0: off.
+    loop_block_threshold: float = Field(
+        default=RUNTIME_DEFAULTS[LOOP_BLOCK_THRESHOLD][0],
+        ge=RUNTIME_DEFAULTS[LOOP_BLOCK_THRESHOLD][1],
     )
     queues: tuple[QueueSelector, ...] = DEFAULT_QUEUES
     concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1)

@@ -113,6 +113,11 @@ class Families:
             "vtasks_child_restarts", "Children the supervisor restarted after a crash.",
             ("kind",), registry=reg,
         )  # fmt: skip
+        self.loop_blocked = Counter(
+            "vtasks_event_loop_blocked", "Times a task blocked a worker's event loop for longer "
+            "than VTASKS_LOOP_BLOCK_THRESHOLD (task_name empty: no task's code).",
+            ("task_name",), registry=reg,
+        )  # fmt: skip
         #: Label values the sampled gauges were set for: a value gone from a sample drops to 0.
         self.seen_queues: set[str] = set()
         self.seen_kinds: set[str] = set()
@@ -195,6 +200,10 @@ class WorkerMetrics:
             self.f.retries.inc(requeued)
         if failed:
             self.f.dead_letters.inc(failed)
+
+    def loop_blocked(self, task_name: str) -> None:
+        """A blocking episode of the worker's event loop (``runtime.loopwatch``; another thread)."""
+        self.f.loop_blocked.labels(task_name).inc()
 
     @staticmethod
     def _buckets(cache: dict[Any, _Buckets], key: Any, family: Any) -> _Buckets:

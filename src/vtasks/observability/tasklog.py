@@ -60,6 +60,9 @@ class TaskLog:
     def recovered(self, requeued: int, failed: int) -> None:
         pass
 
+    def loop_blocked(self, task_name: str) -> None:
+        pass  # the watch logs the episode itself
+
 
 class Observers:
     """Several observers as one (the worker takes one): metrics and the task log."""
@@ -82,6 +85,10 @@ class Observers:
     def recovered(self, requeued: int, failed: int) -> None:
         for observer in self.observers:
             observer.recovered(requeued, failed)
+
+    def loop_blocked(self, task_name: str) -> None:
+        for observer in self.observers:
+            observer.loop_blocked(task_name)
 
 
 def combine(*observers: Any) -> Any:

@@ -92,6 +92,7 @@ def child_specs(
             alive_threshold=topology.alive_threshold,
             shutdown_timeout=topology.shutdown_timeout,
             prefetch=pool.prefetch,
+            loop_block_threshold=topology.loop_block_threshold,
             batch_queues={
                 queue: BatchQueue(count=b.count, timeout=b.timeout)
                 for queue, b in pool.batch.items()

@@ -24,6 +24,7 @@ from vtasks.drivers.base import Claim, Driver, Outcome, ProcessInfo
 from vtasks.runtime import exitcodes
 from vtasks.runtime.admission import HeldSlots, admit, limited
 from vtasks.runtime.batches import BatchQueue
+from vtasks.runtime.loopwatch import watch
 from vtasks.runtime.selection import QueuePlan
 
 logger = logging.getLogger("vtasks.worker")
@@ -49,6 +50,8 @@ class Observer(Protocol):
     def running(self, claims: Iterable[Claim]) -> None: ...
 
     def recovered(self, requeued: int, failed: int) -> None: ...
+
+    def loop_blocked(self, task_name: str) -> None: ...  # from the watchdog thread (loopwatch)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +79,8 @@ class WorkerSettings:
     #: Seconds between re-reads of the store's queues when ``queues`` has selectors (``"*"``,
     #: ``"email*"``): a new queue is served within this. Not read for plain names.
     selector_refresh: float = 2.0
+    #: Seconds the event loop may be blocked before a warning names the task (0: not watched).
+    loop_block_threshold: float = 1.0
 
 
 class Worker:
@@ -135,11 +140,13 @@ class Worker:
             await plan.refresh(self.driver)
             resolver = asyncio.create_task(self._refresh_loop(plan))
             batchers.append(resolver)  # cancelled and awaited with them
+        unwatch = watch(self.settings.loop_block_threshold, self._running, self.observer)
         try:
             await self._claim_loop(entries, plan)
             await self._drain_batches([b for b in batchers if b is not resolver])
             await self._drain()
         finally:
+            unwatch()
             for batcher in batchers:
                 batcher.cancel()
             await asyncio.gather(*batchers, return_exceptions=True)
