@@ -23,6 +23,7 @@ from vtasks.core.errors import ConcurrencyLimited
 from vtasks.drivers.base import Claim, Driver, Outcome, ProcessInfo
 from vtasks.runtime import exitcodes
 from vtasks.runtime.admission import HeldSlots, admit, limited
+from vtasks.runtime.batch_loop import BatchLoop
 from vtasks.runtime.batches import BatchQueue
 from vtasks.runtime.loopwatch import watch
 from vtasks.runtime.selection import QueuePlan
@@ -132,7 +133,7 @@ class Worker:
         flusher = asyncio.create_task(self._flush_loop())
         heart = asyncio.create_task(self._heartbeat_loop())
         batched = {q: b for q, b in self.settings.batch_queues.items() if q in self.settings.queues}
-        batchers = [asyncio.create_task(self._batch_loop(q, b)) for q, b in batched.items()]
+        batchers = [asyncio.create_task(BatchLoop(self, q, b).run()) for q, b in batched.items()]
         entries = [q for q in self.settings.queues if q not in batched]
         plan, resolver = None, None
         if selectors.has_selectors(entries):
@@ -349,57 +350,6 @@ class Worker:
             await self._hand_back(leftover)
 
     # -- batch queues --------------------------------------------------------------------------
-    async def _batch_loop(self, queue: str, batch: BatchQueue) -> None:
-        """Collect up to ``batch.count`` claims of ``queue`` (waiting at most ``batch.timeout``
-        after the first), run them as one batch, repeat. One batch per queue at a time."""
-        loop = asyncio.get_running_loop()
-        held: list[Claim] = []
-        unadmitted: list[Claim] = []
-        deadline = 0.0
-        failures = 0
-        try:
-            while not self._stopping.is_set():
-                if len(held) < batch.count:
-                    try:
-                        claims = await self.driver.claim(
-                            [queue], batch.count - len(held), self.process_id
-                        )
-                    except Exception:
-                        failures += 1
-                        logger.exception("vtasks: claim from batch queue %r failed", queue)
-                        await self._pause(min(5.0, 0.1 * 2**failures))
-                        continue
-                    failures = 0
-                    if claims and self.observer is not None:
-                        self.observer.claimed(claims)
-                    if unadmitted or (claims and limited(claims)):
-                        claims = await self._admit(claims, unadmitted)
-                    if claims and not held:
-                        deadline = loop.time() + batch.timeout
-                    held += claims
-                    if claims and len(held) < batch.count:
-                        continue  # more may be there already
-                full = len(held) >= batch.count
-                if held and (full or loop.time() >= deadline or self.settings.burst):
-                    claims, held = held, []
-                    await self._run_batch(claims)
-                    continue
-                if not held and self.settings.burst:
-                    await self._flush_now()  # a retry must be stored before the queue looks empty
-                    due = await self.driver.next_due([queue])
-                    if due is None:
-                        return
-                    await self._wait_for_work_or(
-                        self._stopping, [queue], (due - _now(due)).total_seconds()
-                    )
-                    continue
-                wait = deadline - loop.time() if held else self.settings.idle_wait
-                await self._wait_for_work_or(self._stopping, [queue], wait)
-        finally:
-            held += unadmitted
-            if held and not self._fenced_out:
-                await asyncio.shield(self._hand_back(held))
-
     async def _wait_for_work_or(
         self, event: asyncio.Event, queues: list[str], timeout: float
     ) -> None:
@@ -416,25 +366,6 @@ class Worker:
         for waiter in pending:
             waiter.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-
-    async def _run_batch(self, claims: list[Claim]) -> None:
-        try:
-            outcomes = await self.executor.run_batch(claims)
-        except asyncio.CancelledError:
-            # Shutdown ran out of time mid-batch: its messages go back, as unfinished tasks do.
-            if not self._fenced_out:
-                self.handed_back += len(claims)
-                await asyncio.shield(self._hand_back(claims))
-            raise
-        except Exception:
-            logger.exception(
-                "vtasks: executor failed on a batch of %d; handing it back", len(claims)
-            )
-            await self._hand_back(claims)
-            return
-        self._outcomes.extend(outcomes)
-        self._flush_wanted.set()
-        self.processed += len(outcomes)
 
     async def _drain_batches(self, batchers: list[asyncio.Task[None]]) -> None:
         """Burst: let the batch loops empty their queues. Stopping: give the batch being run the
