@@ -31,6 +31,12 @@ from tests.contract.test_valkey_driver import (  # noqa: F401 (tests and fixture
     test_two_claimers_racing_for_10000_messages_take_each_once,
     valkey,
 )
+from tests.contract.test_valkey_finished import (  # noqa: F401
+    test_a_dead_claimers_final_failure_and_a_revoke_count_as_failed,
+    test_a_worker_counts_its_finished_tasks_per_queue_and_status,
+    test_each_counter_sits_in_its_queue_slot_and_expires,
+    test_retries_are_no_finishes_and_a_batch_adds_its_sums,
+)
 from tests.contract.test_valkey_queues import (  # noqa: F401
     qdriver,
     test_a_due_retry_wakes_an_idle_worker_at_once,

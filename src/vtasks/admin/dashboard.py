@@ -1,9 +1,11 @@
 """The one-page dashboard: per backend, its queues (depth, oldest age, throughput and failures of
 the last minutes, pause/resume), its live processes by kind, and a throughput chart.
 
-Throughput comes from ``finished_at`` on the database backend. The Valkey backend keeps no index
-of finished tasks by time (finished records are hashes that expire by themselves, reachable only
-by a scan), so there the page says "n/a" rather than scan every task key on each load.
+Throughput comes from ``finished_at`` on the database backend (tasks finished since a moment 15
+minutes ago). Finished records on Valkey are hashes reachable only by a scan, so there it comes from
+the per-queue, per-minute counters that the finishing scripts keep (``finished_per_minute``: one
+pipeline per page load): whole minutes, from the first one starting in the window to the current
+one. A backend with neither shows "n/a".
 """
 
 from __future__ import annotations
@@ -72,11 +74,12 @@ def _panel(alias: str, backend: Any) -> Panel:
 def _fill(panel: Panel, backend: Any) -> None:
     now = timezone.now()
     since = now - timedelta(minutes=WINDOW_MINUTES)
-    finished = _finished(backend, since) if panel.kind == "database" else None
+    depths = backend.queue_depths()
+    finished = _finished(backend, since, list(depths))
     per_queue: Counter[tuple[str, str]] = Counter()
     for (queue, _minute, status), count in (finished or {}).items():
         per_queue[queue, status] += count
-    for name, depth in backend.queue_depths().items():
+    for name, depth in depths.items():
         done = per_queue[name, "SUCCESSFUL"] + per_queue[name, "FAILED"]
         panel.queues.append({
             "name": name, **depth,
@@ -88,8 +91,20 @@ def _fill(panel: Panel, backend: Any) -> None:
         panel.chart = bars(_minutes(finished, since))
 
 
-def _finished(backend: Any, since: datetime) -> dict[tuple[str, datetime, str], int]:
-    """Tasks finished since ``since``, counted per (queue, minute, status)."""
+def _finished(
+    backend: Any, since: datetime, queues: list[str]
+) -> dict[tuple[str, datetime, str], int] | None:
+    """Tasks finished since ``since``, counted per (queue, minute, status); ``None`` when the
+    backend keeps nothing to count them from."""
+    if hasattr(backend, "db_alias"):
+        return _finished_rows(backend, since)
+    if hasattr(backend, "finished_per_minute"):
+        return backend.finished_per_minute(since, queues)
+    return None
+
+
+def _finished_rows(backend: Any, since: datetime) -> dict[tuple[str, datetime, str], int]:
+    """``_finished`` from the task table's ``finished_at``."""
     from vtasks.models import TaskRecord
 
     rows = (

@@ -26,6 +26,7 @@ from vtasks.backends import valkey_tasks as _tasks
 from vtasks.backends.base import NewTask, VTasksBackend
 from vtasks.backends.valkey_source import DEFAULT_URL, Source
 from vtasks.config import env
+from vtasks.drivers.valkey import finished as _finished
 from vtasks.drivers.valkey import queues as _queues
 from vtasks.drivers.valkey.keys import DEFAULT_PREFIX, glob_escape, global_keys, queue_keys
 from vtasks.drivers.valkey.records import from_us, message_body, record_view, to_us
@@ -62,7 +63,8 @@ class ValkeyBackend(VTasksBackend):
     span queues (``get_result``, ``queue_depths``) go out as non-transactional cluster pipelines.
 
     Queue controls (for ``vtasks status``, the admin and the CLI): ``queue_depths``,
-    ``pause_queue``/``resume_queue``, ``clear_queue``, ``retry_failed``/``retry_all_failed``.
+    ``pause_queue``/``resume_queue``, ``clear_queue``, ``retry_failed``/``retry_all_failed``;
+    the admin's throughput: ``finished_per_minute``.
     """
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
@@ -219,6 +221,16 @@ class ValkeyBackend(VTasksBackend):
     def processes(self) -> list[dict[str, Any]]:
         """The process table: every registered vtasks process and its last heartbeat."""
         return _queues.processes(self._sync(), self.prefix)
+
+    def finished_per_minute(
+        self, since: datetime, queues: Sequence[str] | None = None
+    ) -> dict[tuple[str, datetime, str], int]:
+        """Tasks that ended SUCCESSFUL or FAILED per ``(queue, minute, status)``, for the minutes
+        from ``since`` to now, of ``queues`` (every known one by default), from the per-minute
+        counters the finishing scripts keep for an hour (one pipeline)."""
+        client = self._sync()
+        names = _queues.known_queues(client, self.prefix) if queues is None else queues
+        return _finished.finished_per_minute(client, self.prefix, names, since, timezone.now())
 
     # -- single tasks, for the Django admin's Valkey adapter (see backends/valkey_tasks.py) -------
     def list_tasks(

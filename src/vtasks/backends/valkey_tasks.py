@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from django.utils import timezone
 
+from vtasks.drivers.valkey.finished import FINISHED_TTL
 from vtasks.drivers.valkey.keys import queue_keys
 from vtasks.drivers.valkey.queues import find_queue, known_queues
 from vtasks.drivers.valkey.records import record_view, to_us
@@ -84,7 +85,10 @@ def revoke(
         return False
     k = queue_keys(prefix, queue)
     expires = "" if expires_at is None else to_us(expires_at)
-    args = (k.task_prefix, k.unique_prefix, cap, error, to_us(timezone.now()), expires, task_id)
+    args = (
+        k.task_prefix, k.unique_prefix, cap, error, to_us(timezone.now()), expires,
+        k.finished_prefix, FINISHED_TTL, task_id,
+    )  # fmt: skip
     [[flags, _evicted]] = run(client, [Call(SCRIPTS["revoke"], (k.ready, k.delayed, k.dead), args)])
     return bool(int(flags[0]))
 

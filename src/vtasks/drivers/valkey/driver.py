@@ -4,11 +4,13 @@ Same semantics as the SQL drivers. A claim is one ``claim.lua`` call per queue (
 listed order, one round trip when the first fills the batch): it promotes the queue's due delayed
 messages, pops the best-scored ready ones and marks them RUNNING under the process's lease (its id
 plus the attempt number as fencing token). A batch of outcomes is one ``finish.lua`` call per queue,
-all in one pipeline. Recovery of dead processes reuses ``finish.lua`` with the dead claimer as the
-fence, so a late finish by a process that was presumed dead, or a concurrent recoverer, loses
-cleanly. An idle worker blocks on the queues' wake lists (a BLPOP of at most ``blocking_timeout``
-seconds, see ``wake.py``); polling stays the correctness path. Enqueues, retries, recoveries,
-hand-backs, resumes and manual retries push wake tokens. Timestamps come from Python, as in the SQL drivers.
+all in one pipeline; each call also adds its final outcomes to the queue's per-minute finish
+counter (``finished.py``: one HINCRBY per status and call). Recovery of dead processes reuses
+``finish.lua`` with the dead claimer as the fence, so a late finish by a process that was presumed
+dead, or a concurrent recoverer, loses cleanly. An idle worker blocks on the queues' wake lists
+(a BLPOP of at most ``blocking_timeout`` seconds, see ``wake.py``); polling stays the correctness
+path. Enqueues, retries, recoveries, hand-backs, resumes and manual retries push wake tokens.
+Timestamps come from Python, as in the SQL drivers.
 
 ``recover_dead`` cannot see the process table and a queue's claims in one script (different hash
 slots), so it goes in steps: ``prune.lua`` drops the stale processes and lists the live ones and
@@ -36,6 +38,7 @@ from vtasks.drivers.base import Claim, ClaimRef, Outcome, ProcessInfo, Recovered
 from vtasks.drivers.records import worker_lost_error
 from vtasks.drivers.valkey import client as _client
 from vtasks.drivers.valkey.exchange import AsyncExchange
+from vtasks.drivers.valkey.finished import FINISHED_TTL
 from vtasks.drivers.valkey.keys import (
     DEFAULT_PREFIX,
     concurrency_slots,
@@ -228,7 +231,8 @@ class ValkeyDriver:
         k = queue_keys(self.prefix, queue)
         return Call(
             SCRIPTS["finish"], (k.delayed, k.running, k.dead, k.wake),
-            (k.task_prefix, k.unique_prefix, self.dlq_cap, WAKE_CAP, *args),
+            (k.task_prefix, k.unique_prefix, self.dlq_cap, WAKE_CAP, k.finished_prefix,
+             FINISHED_TTL, *args),
         )  # fmt: skip
 
     async def held_by(self, process_id: str, queues: Sequence[str]) -> list[ClaimRef]:

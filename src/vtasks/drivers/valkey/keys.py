@@ -9,7 +9,9 @@ Layout (``P`` is the backend's ``PREFIX``, default ``vt``):
   ``:wake`` (list of wake-up tokens for blocked workers), ``:seq`` (FIFO counter),
   ``:paused`` (string: present while the queue is paused; claims skip the queue),
   ``:t:<id>`` (hash: one task's message and state), ``:u:<unique key>`` (string: the holder's id),
-  ``:s:<schedule name>`` (string: the latest slot, in µs, the schedule fired into this queue).
+  ``:s:<schedule name>`` (string: the latest slot, in µs, the schedule fired into this queue),
+  ``:m:<epoch minute>`` (hash: final status -> tasks that finished in that minute, expiring an
+  hour after its first count; the admin's throughput).
 * global, under ``{P}``: ``:processes`` (zset process id -> last heartbeat in µs), ``:p:<id>``
   (hash: a process row), ``:queues`` (set of queue names ever enqueued to or served),
   ``:schedules`` (hash: dynamic schedule key -> its JSON entry), ``:cc`` (set of the concurrency
@@ -43,6 +45,7 @@ class QueueKeys:
     task_prefix: str
     unique_prefix: str
     schedule_prefix: str
+    finished_prefix: str
 
     def task(self, task_id: str) -> str:
         return self.task_prefix + task_id
@@ -52,6 +55,10 @@ class QueueKeys:
 
     def schedule(self, name: str) -> str:
         return self.schedule_prefix + name
+
+    def finished(self, minute: int) -> str:
+        """The finish counter of ``minute`` (whole minutes since the epoch)."""
+        return f"{self.finished_prefix}{minute}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +80,7 @@ def queue_keys(prefix: str, queue: str) -> QueueKeys:
         queue=queue, ready=f"{tag}:ready", delayed=f"{tag}:delayed", running=f"{tag}:running",
         dead=f"{tag}:dead", wake=f"{tag}:wake", seq=f"{tag}:seq", paused=f"{tag}:paused",
         task_prefix=f"{tag}:t:", unique_prefix=f"{tag}:u:", schedule_prefix=f"{tag}:s:",
+        finished_prefix=f"{tag}:m:",
     )  # fmt: skip
 
 

@@ -4,16 +4,22 @@
 -- A retry (READY again, whether from a worker's outcome or a dead claimer's release) pushes one
 -- wake-up token: an idle worker then wakes, finds the retry's due time with next_due and sleeps
 -- just until then, instead of noticing it only at its next poll.
+-- Final outcomes are also counted per minute of their finish time and status, in one hash per
+-- queue and minute (finished_prefix .. epoch minute; fields SUCCESSFUL, FAILED) that expires
+-- finished_ttl seconds after its first count: the dashboard's throughput. Summed here first, so a
+-- batch costs one HINCRBY per minute and status (one, mostly), not one per task.
 -- KEYS: delayed, running, dead, wake
--- ARGV: task_prefix, unique_prefix, dlq_cap, wake_cap, then per outcome 9 values:
+-- ARGV: task_prefix, unique_prefix, dlq_cap, wake_cap, finished_prefix, finished_ttl (s),
+--   then per outcome 9 values:
 --   id, claimed_by, attempt, status (READY/SUCCESSFUL/FAILED), errors (JSON text),
 --   at (µs: retry time for READY, finish time otherwise), return_value ('' none),
 --   expires_at (µs, '' keeps the record), drop ('1': delete the finished record now)
 -- Returns {1 (applied) or 0 (refused) per outcome in order, dead letters evicted by the cap}.
 local task_prefix, unique_prefix, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local wake_cap = tonumber(ARGV[4])
+local wake_cap, finished_prefix, finished_ttl = tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local applied, evicted, retried = {}, 0, false
-for i = 5, #ARGV, 9 do
+local finished = {}  -- epoch minute -> status -> count
+for i = 7, #ARGV, 9 do
     local id, claimed_by, attempt, status = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
     local errors, at, return_value = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
     local expires_at, drop = ARGV[i + 7], ARGV[i + 8]
@@ -30,6 +36,13 @@ for i = 5, #ARGV, 9 do
             redis.call('ZADD', KEYS[1], at, id)
             retried = true
         else
+            local minute = math.floor(tonumber(at) / 60000000)
+            local counts = finished[minute]
+            if not counts then
+                counts = {}
+                finished[minute] = counts
+            end
+            counts[status] = (counts[status] or 0) + 1
             -- A final outcome frees the unique key, if this task still holds it.
             if f[4] and f[4] ~= '' and redis.call('GET', unique_prefix .. f[4]) == id then
                 redis.call('DEL', unique_prefix .. f[4])
@@ -57,6 +70,15 @@ for i = 5, #ARGV, 9 do
                     end
                 end
             end
+        end
+    end
+end
+for minute, counts in pairs(finished) do
+    local key = finished_prefix .. string.format('%d', minute)
+    for status, n in pairs(counts) do
+        -- The field's first count (created with it, or the first of its status) sets the expiry.
+        if redis.call('HINCRBY', key, status, n) == n then
+            redis.call('EXPIRE', key, finished_ttl)
         end
     end
 end

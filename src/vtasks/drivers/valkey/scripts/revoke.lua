@@ -3,14 +3,16 @@
 -- is left alone (its worker goes on); a finished or unknown one is not touched. Like a worker's
 -- final outcome, it frees the unique key this task holds (a throttle key keeps its TTL: it was
 -- never stored on the record), joins the capped dead-letter store and expires at expires_at.
+-- It is counted as FAILED in the queue's per-minute finish counter, as finish.lua counts.
 -- KEYS: ready, delayed, dead
 -- ARGV: task_prefix, unique_prefix, dlq_cap, error (one JSON object), now (µs),
---   expires_at (µs, '' keeps the record), then task ids
+--   expires_at (µs, '' keeps the record), finished_prefix, finished_ttl (s), then task ids
 -- Returns {1 (revoked) or 0 (not waiting) per id, dead letters evicted by the cap}.
 local task_prefix, unique_prefix, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local revoked, now, expires_at = ARGV[4], ARGV[5], ARGV[6]
-local out, evicted = {}, 0
-for i = 7, #ARGV do
+local finished_prefix, finished_ttl = ARGV[7], ARGV[8]
+local out, evicted, failed = {}, 0, 0
+for i = 9, #ARGV do
     local id = ARGV[i]
     local key = task_prefix .. id
     local f = redis.call('HMGET', key, 'status', 'errors', 'unique_key')
@@ -43,7 +45,14 @@ for i = 7, #ARGV do
             end
             evicted = evicted + 1
         end
+        failed = failed + 1
         out[#out + 1] = 1
+    end
+end
+if failed > 0 then
+    local counter = finished_prefix .. string.format('%d', math.floor(tonumber(now) / 60000000))
+    if redis.call('HINCRBY', counter, 'FAILED', failed) == failed then
+        redis.call('EXPIRE', counter, finished_ttl)
     end
 end
 return {out, evicted}
