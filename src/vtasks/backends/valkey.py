@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_URL", "ValkeyBackend"]
 
-#: Messages per script call: bounds how long one enqueue_many holds the server.
-_CHUNK = 1000
+#: Messages per script call: bounds how long one call holds the server, and lets a bulk
+#: enqueue send its first chunks while the later ones are still being encoded.
+_CHUNK = 200
 
 
 class ValkeyBackend(VTasksBackend):
@@ -89,7 +90,7 @@ class ValkeyBackend(VTasksBackend):
     async def astore(self, new: NewTask) -> bool:
         calls, before, slots = self._enqueue_calls([new])
         client, lane = await self.source.async_client_and_lane()
-        results = await arun(client, calls, before, lane=lane)
+        results = await arun(client, list(calls), before, lane=lane)
         return _stored(results, slots, 1)[0]
 
     def store_many(self, news: Sequence[NewTask]) -> list[bool]:
@@ -101,39 +102,44 @@ class ValkeyBackend(VTasksBackend):
 
     def _enqueue_calls(
         self, news: Sequence[NewTask]
-    ) -> tuple[list[Call], list[tuple[Any, ...]], list[list[int]]]:
-        """One ``enqueue.lua`` call per queue and chunk, the SADD of the queue names, and which
-        message index each call's results belong to."""
+    ) -> tuple[Iterator[Call], list[tuple[Any, ...]], list[list[int]]]:
+        """One ``enqueue.lua`` call per queue and chunk (made lazily: each is encoded while the
+        server runs the one before), the SADD of the queue names, and which message index each
+        call's results belong to."""
         by_queue: dict[str, list[int]] = defaultdict(list)
         for index, new in enumerate(news):
             by_queue[new.task.queue_name].append(index)
-        calls: list[Call] = []
-        slots: list[list[int]] = []
-        for queue, indexes in by_queue.items():
-            k = queue_keys(self.prefix, queue)
-            for start in range(0, len(indexes), _CHUNK):
-                chunk = indexes[start : start + _CHUNK]
-                args: list[Any] = [k.task_prefix, k.unique_prefix, WAKE_CAP]
-                for index in chunk:
-                    args += self._message_args(news[index])
-                keys = (k.ready, k.delayed, k.seq, k.wake, k.paused)
-                calls.append(Call(SCRIPTS["enqueue"], keys, args))
-                slots.append(chunk)
+        slots = [
+            indexes[start : start + _CHUNK]
+            for indexes in by_queue.values()
+            for start in range(0, len(indexes), _CHUNK)
+        ]
         before = [("SADD", global_keys(self.prefix).queues, *by_queue)]
-        return calls, before, slots
+        return self._calls(news, slots), before, slots
+
+    def _calls(self, news: Sequence[NewTask], slots: list[list[int]]) -> Iterator[Call]:
+        for chunk in slots:
+            k = queue_keys(self.prefix, news[chunk[0]].task.queue_name)
+            args: list[Any] = [k.task_prefix, k.unique_prefix, WAKE_CAP]
+            for index in chunk:
+                args += self._message_args(news[index])
+            yield Call(SCRIPTS["enqueue"], (k.ready, k.delayed, k.seq, k.wake, k.paused), args)
 
     def _message_args(self, new: NewTask) -> list[Any]:
         task, plan = new.task, new.plan
+        enqueued_us = to_us(new.enqueued_at)
+        run_after_us = None if task.run_after is None else to_us(task.run_after)
         body = message_body(
             task_path=plan.task_path, backend=self.alias, queue_name=task.queue_name,
-            priority=task.priority, args=new.args, kwargs=new.kwargs, run_after=task.run_after,
-            enqueued_at=new.enqueued_at, options_json=new.options_json or plan.options_json,
+            priority=task.priority, args=new.args, kwargs=new.kwargs, run_after_us=run_after_us,
+            enqueued_at_us=enqueued_us, options_json=new.options_json or plan.options_json,
         )  # fmt: skip
         ttl = "" if not plan.unique_ttl else str(max(1, math.ceil(plan.unique_ttl * 1000)))
         return [
-            new.id, envelope.encode(body, threshold=self.compress_threshold), task.priority, to_us(new.available_at),
-            "1" if task.run_after is not None else "0", plan.max_attempts, new.unique_key or "",
-            ttl if new.unique_key else "", "1" if plan.release_unique_on_finish else "0",
+            new.id, envelope.encode(body, threshold=self.compress_threshold), task.priority,
+            enqueued_us if run_after_us is None else run_after_us, "0" if run_after_us is None else "1",
+            plan.max_attempts, new.unique_key or "", ttl if new.unique_key else "",
+            "1" if plan.release_unique_on_finish else "0",
         ]  # fmt: skip
 
     # -- results -------------------------------------------------------------------------------

@@ -44,6 +44,9 @@ def compress_threshold() -> int:
     return max(0, value)
 
 
+_PLAIN = bytes((VERSION, 0))
+
+
 def encode(body: Any, *, threshold: int | None = None) -> bytes:
     """Encode already-normalised JSON data as a message."""
     data = orjson.dumps(body)
@@ -52,7 +55,7 @@ def encode(body: Any, *, threshold: int | None = None) -> bytes:
         import zstandard
 
         return bytes((VERSION, ZSTD)) + zstandard.ZstdCompressor().compress(data)
-    return bytes((VERSION, 0)) + data
+    return _PLAIN + data
 
 
 def decode(message: bytes) -> Any:

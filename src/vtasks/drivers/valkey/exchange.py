@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from valkey.exceptions import ConnectionError, ResponseError, TimeoutError
@@ -27,19 +27,34 @@ from valkey.exceptions import ConnectionError, ResponseError, TimeoutError
 _held = threading.local()
 
 
-def exchange(client: Any, commands: Sequence[Sequence[Any]]) -> list[Any]:
-    """The replies of ``commands`` (an error reply as its ``ResponseError``), in order."""
+#: Packed commands go out once this many bytes wait (and at the end): a bulk enqueue's first
+#: chunks then run on the server while the next ones are still being encoded here.
+SEND_AT = 32 * 1024
+
+
+def exchange(client: Any, commands: Iterable[Sequence[Any]]) -> list[Any]:
+    """The replies of ``commands`` (an error reply as its ``ResponseError``), in order.
+
+    ``commands`` may be a generator: each is packed as it comes and sent in batches of about
+    ``SEND_AT`` bytes, so building the next commands overlaps with the server running the last.
+    """
     connection = _connection(client)
-    packed = connection.pack_commands(commands)
-    try:
-        connection.send_packed_command(packed, check_health=False)
-    except (ConnectionError, TimeoutError, OSError):
-        connection.disconnect()
-        connection = _connection(client)
-        connection.send_packed_command(packed, check_health=False)
+    pending: list[bytes] = []
+    size = count = 0
+    sent_any = False
+    for command in commands:
+        packed = connection.pack_command(*command)
+        pending += packed
+        size += sum(map(len, packed))
+        count += 1
+        if size >= SEND_AT:
+            connection = _send(client, connection, pending, retry=not sent_any)
+            sent_any, pending, size = True, [], 0
+    if pending:
+        connection = _send(client, connection, pending, retry=not sent_any)
     replies: list[Any] = []
     try:
-        for _ in commands:
+        for _ in range(count):
             try:
                 replies.append(connection.read_response())
             except ResponseError as error:
@@ -48,6 +63,21 @@ def exchange(client: Any, commands: Sequence[Sequence[Any]]) -> list[Any]:
         connection.disconnect()  # unread replies would answer the next caller's commands
         raise
     return replies
+
+
+def _send(client: Any, connection: Any, packed: list[bytes], *, retry: bool) -> Any:
+    """Send ``packed``; a connection error before anything of this exchange went out is retried
+    once on a fresh connection (nothing can have run). Returns the connection used."""
+    data = b"".join(packed)  # one send: piece by piece, small writes would wait on Nagle
+    try:
+        connection.send_packed_command([data], check_health=False)
+    except (ConnectionError, TimeoutError, OSError):
+        connection.disconnect()
+        if not retry:
+            raise
+        connection = _connection(client)
+        connection.send_packed_command([data], check_health=False)
+    return connection
 
 
 def _connection(client: Any) -> Any:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from vtasks.core.errors import EnvelopeError
 from vtasks.drivers.base import Claim
 from vtasks.wire import codec, envelope
@@ -40,14 +42,13 @@ def from_us(value: Any) -> datetime | None:
 
 def message_body(
     *, task_path: str, backend: str, queue_name: str, priority: int, args: list[Any],
-    kwargs: dict[str, Any], run_after: datetime | None, enqueued_at: datetime,
-    options_json: str,
+    kwargs: dict[str, Any], run_after_us: int | None, enqueued_at_us: int, options_json: str,
 ) -> dict[str, Any]:  # fmt: skip
+    """A message's body; times as integer microseconds, the options' JSON text embedded as is."""
     return {
         "task_path": task_path, "backend": backend, "queue_name": queue_name,
-        "priority": priority, "args": args, "kwargs": kwargs,
-        "run_after": to_us(run_after) if run_after is not None else None,
-        "enqueued_at": to_us(enqueued_at), "options": codec.loads(options_json),
+        "priority": priority, "args": args, "kwargs": kwargs, "run_after": run_after_us,
+        "enqueued_at": enqueued_at_us, "options": orjson.Fragment(options_json),
     }  # fmt: skip
 
 

@@ -13,7 +13,7 @@ script touches the keys of one hash slot only (a queue's ``{P:q:<queue>}`` keys,
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -76,22 +76,29 @@ def _raise_errors(results: list[Any]) -> list[Any]:
     return results
 
 
-def run(client: Any, calls: Sequence[Call], after: Sequence[Sequence[Any]] = ()) -> list[Any]:
+def run(client: Any, calls: Iterable[Call], after: Sequence[Sequence[Any]] = ()) -> list[Any]:
     """Run ``calls``, then the plain commands ``after``, in one round trip; script results only.
 
     ``after`` goes last so that its replies arrive with the scripts' (one read, not two).
+    ``calls`` may be a generator: each call goes out as soon as it is built (see ``exchange``).
     """
     if not hasattr(client, "connection_pool"):  # a cluster client: its pipeline routes by slot
-        return _run_pipeline(client, calls, after)
-    commands = [_evalsha(call) for call in calls]
-    results = exchange(client, [*commands, *after])[: len(calls)]
+        return _run_pipeline(client, list(calls), after)
+    made: list[Call] = []
+
+    def commands() -> Iterator[Sequence[Any]]:
+        for call in calls:
+            made.append(call)
+            yield _evalsha(call)
+        yield from after
+
+    results = exchange(client, commands())[: len(made)]
     missing = _missing(results)
     if missing:
-        for script in {calls[i].script for i in missing}:
+        for script in {made[i].script for i in missing}:
             client.script_load(script.text)
-        for i, result in zip(
-            missing, exchange(client, [commands[i] for i in missing]), strict=True
-        ):
+        again = exchange(client, [_evalsha(made[i]) for i in missing])
+        for i, result in zip(missing, again, strict=True):
             results[i] = result
     return _raise_errors(results)
 

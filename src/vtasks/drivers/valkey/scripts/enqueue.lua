@@ -23,6 +23,8 @@ if KEYS[6] then
     redis.call('SET', KEYS[6], slot, 'PX', ARGV[#ARGV])
     last_arg = #ARGV - 2
 end
+-- One INCRBY reserves a sequence number per message (a refused one leaves a gap; order holds).
+local seq = redis.call('INCRBY', KEYS[3], (last_arg - 3) / 9) - (last_arg - 3) / 9
 local results, ready_count = {}, 0
 for i = 4, last_arg, 9 do
     local id, msg, priority, available_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
@@ -37,12 +39,12 @@ for i = 4, last_arg, 9 do
         end
     end
     if taken then
-        local seq = redis.call('INCR', KEYS[3])
+        seq = seq + 1
         local score = string.format('%.0f', (100 - priority) * 17592186044416 + seq)
         local key = task_prefix .. id
-        redis.call('HSET', key, 'msg', msg, 'score', score, 'status', 'READY', 'attempts', '0',
-            'max_attempts', max_attempts, 'worker_ids', '[]', 'errors', '[]',
-            'available_at', available_at)
+        -- attempts, worker_ids and errors start absent: every reader takes 0 / [] for them.
+        redis.call('HSET', key, 'msg', msg, 'score', score, 'status', 'READY',
+            'max_attempts', max_attempts, 'available_at', available_at)
         if ukey ~= '' and release == '1' then
             redis.call('HSET', key, 'unique_key', ukey)
         end
@@ -62,10 +64,13 @@ end
 if redis.call('EXISTS', KEYS[5]) == 1 then
     ready_count = 0
 end
-for _ = 1, math.min(ready_count, wake_cap) do
-    redis.call('LPUSH', KEYS[4], '1')
-end
 if ready_count > 0 then
-    redis.call('LTRIM', KEYS[4], 0, wake_cap - 1)
+    local tokens = {}
+    for n = 1, math.min(ready_count, wake_cap) do
+        tokens[n] = '1'
+    end
+    if redis.call('LPUSH', KEYS[4], unpack(tokens)) > wake_cap then
+        redis.call('LTRIM', KEYS[4], 0, wake_cap - 1)
+    end
 end
 return results
