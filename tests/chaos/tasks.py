@@ -6,10 +6,13 @@ whichever process writes them, and nothing is buffered that a kill -9 could lose
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
 from pathlib import Path
+
+from django.tasks.base import TaskContext
 
 from vtasks import task
 
@@ -65,3 +68,29 @@ def alive(marker: str) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+# -- the soak's mix (tests/chaos/test_soak.py) ---------------------------------------------------
+@task
+def noop() -> None:
+    """Nothing: the worker's own cost per task."""
+
+
+@task
+def payload(blob: str) -> int:
+    """Carries a few KB in and a digest out, so arguments and results cross the store."""
+    return sum(blob.encode()) % 65521
+
+
+@task(takes_context=True, max_attempts=2)
+def flaky(context: TaskContext, fail_attempts: int) -> int:
+    """Raises on its first ``fail_attempts`` attempts: 1 succeeds on the retry, 2 ends FAILED."""
+    if context.attempt <= fail_attempts:
+        raise RuntimeError(f"soak: designed failure on attempt {context.attempt}")
+    return context.attempt
+
+
+@task
+async def pause() -> None:
+    """An async task: one trip through the event loop."""
+    await asyncio.sleep(0)

@@ -52,10 +52,21 @@ class SqlDriver:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="vtasks-sql")
 
     async def close(self) -> None:
-        if self._executor is not None:
-            await self._run(lambda: connections[self.db_alias].close())
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        # Submitted ahead of the shutdown and shielded from the caller's timeout: a thread stuck
+        # in a call (SQLite's write lock) still closes its connection after it, then exits. Awaited
+        # through ``_run``, a timeout cancelled the close and left the connection and the thread
+        # behind; the supervisor reopens its driver after every failed beat, so on a busy SQLite
+        # it leaked a connection (two fds, ~150 kB) per failure (the soak, issue #8).
+        closed = executor.submit(self._close_connection)
+        executor.shutdown(wait=False)
+        await asyncio.shield(asyncio.wrap_future(closed))
+        executor.shutdown(wait=True)  # joined: no thread of ours is running across a fork
+
+    def _close_connection(self) -> None:
+        connections[self.db_alias].close()
 
     async def _run(self, fn: Callable[[], T]) -> T:
         assert self._executor is not None, "SqlDriver.open() was not awaited"
