@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from django.tasks import task_backends
 
@@ -23,31 +24,57 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def work(
     alias: str, queues: Sequence[str] = ("default",), *, concurrency: int = 4, timeout: float = 60.0,
-    batch_queues: Mapping[str, BatchQueue] | None = None,
+    batch_queues: Mapping[str, BatchQueue] | None = None, observer: Any = None, **settings: Any,
 ) -> Worker:  # fmt: skip
-    """Run a burst worker in this process until the queues are empty; returns it for inspection."""
+    """Run a burst worker in this process until the queues are empty; returns it for inspection.
+    ``settings`` replace ``WorkerSettings`` fields (``loop_block_threshold=0.3``, say)."""
     return asyncio.run(
-        asyncio.wait_for(_work(alias, queues, concurrency, batch_queues or {}), timeout)
+        asyncio.wait_for(
+            _work(alias, queues, concurrency, batch_queues or {}, observer, settings), timeout
+        )
     )
 
 
 async def _work(
-    alias: str, queues: Sequence[str], concurrency: int, batch_queues: Mapping[str, BatchQueue]
-) -> Worker:
+    alias: str, queues: Sequence[str], concurrency: int, batch_queues: Mapping[str, BatchQueue],
+    observer: Any, overrides: Mapping[str, Any],
+) -> Worker:  # fmt: skip
     driver = task_backends[alias].create_driver()
     threads = ThreadRunner(concurrency)
-    settings = WorkerSettings(
-        queues=tuple(queues), concurrency=concurrency, burst=True, heartbeat_interval=0.2,
-        alive_threshold=1.5, shutdown_timeout=5, idle_wait=0.1, batch_queues=batch_queues,
-    )  # fmt: skip
+    settings = WorkerSettings(**{
+        "queues": tuple(queues), "concurrency": concurrency, "burst": True,
+        "heartbeat_interval": 0.2, "alive_threshold": 1.5, "shutdown_timeout": 5,
+        "idle_wait": 0.1, "batch_queues": batch_queues, **overrides,
+    })  # fmt: skip
     await driver.open()
-    worker = Worker(driver, Executor(threads), settings, process_id("test"))
+    worker = Worker(driver, Executor(threads), settings, process_id("test"), observer)
     try:
         await worker.run()
     finally:
         await driver.close()
         threads.shutdown(wait=False)
     return worker
+
+
+def process_table() -> str:
+    """Every process's command line, as ``ps -ef`` shows it to any user of the machine."""
+    lines = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            lines.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, UnicodeDecodeError):
+            continue  # gone meanwhile, or not ours to read
+    return "\n".join(lines)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def vtasks_command(*args: str) -> list[str]:

@@ -5,16 +5,14 @@ vtasks' own process table."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.tasks import task_backends
 
 from tests import storage
-from tests.helpers import ROOT, wait_for
+from tests.helpers import ROOT, process_table, stop_process, wait_for
 from tests.secret_settings import SECRET
 
 pytestmark = pytest.mark.timeout(120)
@@ -61,25 +59,9 @@ def test_a_worker_leaks_no_secret_to_its_logs_or_either_process_table(secret_ali
     try:
         wait_for(lambda: storage.process_count(secret_alias) == 1, what="the worker to register")
         assert SECRET not in repr(task_backends[secret_alias].processes())
-        assert SECRET not in _process_table()
+        assert SECRET not in process_table()
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_process(worker)
     text = log.read_text(errors="replace")
     assert text, "the worker logged nothing at DEBUG"
     assert SECRET not in text, text[-2000:]
-
-
-def _process_table() -> str:
-    """Every process's command line, as ``ps -ef`` shows it to any user of the machine."""
-    lines = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            lines.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except (OSError, UnicodeDecodeError):
-            continue  # gone meanwhile, or not ours to read
-    return "\n".join(lines)

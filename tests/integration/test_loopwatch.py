@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 
-from django.tasks import TaskResultStatus, task_backends
+from django.tasks import TaskResultStatus
 from prometheus_client import CollectorRegistry
 
 from tests import tasks
-from vtasks.execution import Executor
+from tests.helpers import work
 from vtasks.observability.metrics import WorkerMetrics
-from vtasks.runtime.identity import process_id
-from vtasks.runtime.threads import ThreadRunner
-from vtasks.runtime.worker import Worker, WorkerSettings
-
-
-async def _work(alias: str, observer: WorkerMetrics) -> Worker:
-    driver = task_backends[alias].create_driver()
-    threads = ThreadRunner(4)
-    settings = WorkerSettings(
-        concurrency=4, burst=True, heartbeat_interval=0.2, alive_threshold=5, shutdown_timeout=5,
-        idle_wait=0.1, loop_block_threshold=0.3,
-    )  # fmt: skip
-    await driver.open()
-    worker = Worker(driver, Executor(threads), settings, process_id("test"), observer)
-    try:
-        await worker.run()
-    finally:
-        await driver.close()
-        threads.shutdown(wait=False)
-    return worker
 
 
 def test_a_task_blocking_the_loop_is_named_and_the_worker_finishes_everything(alias, caplog):
@@ -41,7 +20,9 @@ def test_a_task_blocking_the_loop_is_named_and_the_worker_finishes_everything(al
     others.append(tasks.add.using(backend=alias).enqueue(2, 2))
     registry = CollectorRegistry()
 
-    worker = asyncio.run(asyncio.wait_for(_work(alias, WorkerMetrics(registry)), 60))
+    worker = work(
+        alias, observer=WorkerMetrics(registry), alive_threshold=5, loop_block_threshold=0.3
+    )
 
     reports = [
         r for r in caplog.records

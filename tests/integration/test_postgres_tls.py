@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from django.test import override_settings
 
 from tests import tasks
 from tests.conftest import clear_tables
-from tests.helpers import ROOT, wait_for, work
+from tests.helpers import ROOT, process_table, stop_process, wait_for, work
 from tests.pgtls_settings import BACKEND, ENV, PGTLS
 from tests.postgres_servers import PgServer, tls_postgres  # noqa: F401
 from vtasks.drivers.postgres import PostgresDriver
@@ -142,14 +141,9 @@ def test_a_worker_process_runs_tasks_over_tls_and_leaks_no_password(
         # The worker driver's pool and LISTEN connections: on the server, and encrypted.
         driver_sessions = [ssl for name, ssl in sessions() if name == "vtasks"]
         assert driver_sessions and all(driver_sessions)
-        assert secret not in _process_table()
+        assert secret not in process_table()
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_process(worker)
     text = log.read_text(errors="replace")
     assert text, "the worker logged nothing at DEBUG"
     assert secret not in text, text[-2000:]
@@ -159,14 +153,3 @@ def test_a_worker_process_runs_tasks_over_tls_and_leaks_no_password(
         )
         assert shown.returncode == 0, shown.stdout + shown.stderr
         assert secret not in shown.stdout + shown.stderr
-
-
-def _process_table() -> str:
-    """Every process's command line, as ``ps -ef`` shows it to any user of the machine."""
-    lines = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            lines.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except (OSError, UnicodeDecodeError):
-            continue  # gone meanwhile, or not ours to read
-    return "\n".join(lines)
