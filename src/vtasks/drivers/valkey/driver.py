@@ -41,12 +41,12 @@ from vtasks.drivers.valkey.exchange import AsyncExchange
 from vtasks.drivers.valkey.finished import FINISHED_TTL
 from vtasks.drivers.valkey.keys import (
     DEFAULT_PREFIX,
-    concurrency_slots,
     global_keys,
     queue_keys,
 )
 from vtasks.drivers.valkey.records import build_claim, decode_text, from_us, to_us
 from vtasks.drivers.valkey.scripts import SCRIPTS, WAKE_CAP, Call, arun
+from vtasks.drivers.valkey.slots import SlotStore
 from vtasks.drivers.valkey.wake import WakeListener
 from vtasks.wire import codec
 
@@ -305,74 +305,19 @@ class ValkeyDriver:
         ]
         await arun(self._client, [], after=commands, lane=self._lane)
 
-    # -- concurrency slots ---------------------------------------------------------------------
+    # -- concurrency slots (slots.py) ----------------------------------------------------------
+    def _slots(self) -> SlotStore:
+        if self._client is None:
+            raise RuntimeError("ValkeyDriver.open() was not awaited")
+        return SlotStore(self._client, self._lane, self.prefix)
+
     async def acquire_slots(
         self, requests: Sequence[tuple[str, str, int]], process_id: str
     ) -> list[bool]:
-        """One ``cc_acquire.lua`` call per request (each on its key's own slot), and the keys
-        added to the reaper's index, in one round trip."""
-        if not requests:
-            return []
-        if self._client is None:
-            raise RuntimeError("ValkeyDriver.open() was not awaited")
-        calls = [
-            Call(
-                SCRIPTS["cc_acquire"],
-                (concurrency_slots(self.prefix, key),),
-                (task_id, process_id, limit),
-            )  # fmt: skip
-            for task_id, key, limit in requests
-        ]
-        index = ("SADD", self.keys.concurrency_keys, *{key for _, key, _ in requests})
-        got = await arun(self._client, calls, after=[index], lane=self._lane)
-        return [bool(int(flag)) for flag in got]
+        return await self._slots().acquire(requests, process_id) if requests else []
 
     async def release_slots(self, slots: Sequence[tuple[str, str]], process_id: str) -> None:
-        by_key: dict[str, list[str]] = defaultdict(list)
-        for task_id, key in slots:
-            by_key[key] += (task_id, process_id)
-        await self._release(by_key)
-
-    async def _release(self, by_key: dict[str, list[str]]) -> None:
-        calls = [
-            Call(SCRIPTS["cc_release"], (concurrency_slots(self.prefix, key),), pairs)
-            for key, pairs in by_key.items()
-        ]
-        if calls:
-            await self._run(calls)
-
-    async def _reap_slots(self, names: list[str], live: Sequence[bytes], cutoff: int) -> None:
-        """Free the slots whose holder is not alive; forget keys that hold none.
-
-        A key added to the index after a holder's SADD lost a race with the SREM here comes
-        back with the next acquire attempt on it (blocked tasks keep trying).
-        """
-        index = self.keys.concurrency_keys
-        pipe = self._client.pipeline(transaction=False)
-        for name in names:
-            pipe.hgetall(concurrency_slots(self.prefix, name))
-        holders = await pipe.execute()
-        alive = {p.decode() for p in live}
-        empty = [name for name, fields in zip(names, holders, strict=True) if not fields]
-        stale = {
-            name: [(t.decode(), p.decode()) for t, p in fields.items() if p.decode() not in alive]
-            for name, fields in zip(names, holders, strict=True)
-        }
-        claimers = sorted({p for pairs in stale.values() for _, p in pairs})
-        if claimers:  # registered after the prune: alive after all
-            scores = await self._client.zmscore(self.keys.processes, claimers)
-            alive |= {
-                c for c, s in zip(claimers, scores, strict=True) if s is not None and s >= cutoff
-            }
-        await self._release(
-            {
-                name: [v for task_id, p in pairs if p not in alive for v in (task_id, p)]
-                for name, pairs in stale.items()
-                if any(p not in alive for _, p in pairs)
-            }
-        )
-        if empty:
-            await self._client.srem(index, *empty)
+        await self._slots().release(slots, process_id)
 
     async def next_due(self, queues: Sequence[str]) -> datetime | None:
         """The earliest delayed time, or now when a queue has ready messages; paused queues have
@@ -425,7 +370,7 @@ class ValkeyDriver:
         [[dead, live, queues, limited_keys]] = await self._run([prune])
         dead_ids = [d.decode() for d in dead]
         if limited_keys:
-            await self._reap_slots(sorted(k.decode() for k in limited_keys), live, cutoff)
+            await self._slots().reap(sorted(k.decode() for k in limited_keys), live, cutoff)
         queue_names = sorted(q.decode() for q in queues)
         finds = [
             Call(
