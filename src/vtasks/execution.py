@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-import traceback
-from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import close_old_connections
@@ -23,14 +21,19 @@ from django.tasks.base import Task as DjangoTask
 from django.tasks.base import TaskError
 from django.tasks.exceptions import InvalidTaskBackend
 from django.tasks.signals import task_finished, task_started
-from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from vtasks.backends.base import make_result
 from vtasks.backends.receivers import only_djangos, wanted
-from vtasks.core.errors import EnvelopeError, TaskTimeout, UnknownTask
-from vtasks.core.retry import retry_delay
+from vtasks.core.errors import EnvelopeError, UnknownTask
 from vtasks.drivers.base import Claim, Outcome
+from vtasks.outcomes import (
+    failure,
+    success,
+    timeout_error,
+    unknown_backend,
+    unrunnable,
+)
 from vtasks.runtime.threads import ThreadRunner
 from vtasks.wire import codec
 
@@ -55,12 +58,12 @@ class Executor:
         if backend is None:
             backend = self._backend(claim.backend)
         if claim.problem:
-            return _unrunnable(backend, claim, EnvelopeError(claim.problem))
+            return unrunnable(backend, claim, EnvelopeError(claim.problem))
         if backend is None:
-            return _unrunnable(backend, claim, _unknown_backend(claim.backend))
+            return unrunnable(backend, claim, unknown_backend(claim.backend))
         found = self.resolve(claim.task_path)
         if isinstance(found, Exception):
-            return _unrunnable(backend, claim, found)
+            return unrunnable(backend, claim, found)
         task, is_async = found
         result = _running_result(task, claim)
         timeout = claim.options.get("timeout")
@@ -70,7 +73,7 @@ class Executor:
 
     def refuse(self, claim: Claim, exc: Exception) -> Outcome:
         """A FAILED outcome for a claim the worker does not run (a full concurrency key)."""
-        return _unrunnable(self._backend(claim.backend), claim, exc)
+        return unrunnable(self._backend(claim.backend), claim, exc)
 
     async def run_batch(self, claims: list[Claim]) -> list[Outcome]:
         """Run a batch queue's claims: each task once, with the list of its messages.
@@ -84,14 +87,14 @@ class Executor:
         for claim in claims:
             backend = self._backend(claim.backend)
             if claim.problem:
-                outcomes.append(_unrunnable(backend, claim, EnvelopeError(claim.problem)))
+                outcomes.append(unrunnable(backend, claim, EnvelopeError(claim.problem)))
                 continue
             if backend is None:
-                outcomes.append(_unrunnable(backend, claim, _unknown_backend(claim.backend)))
+                outcomes.append(unrunnable(backend, claim, unknown_backend(claim.backend)))
                 continue
             found = self.resolve(claim.task_path)
             if isinstance(found, Exception):
-                outcomes.append(_unrunnable(backend, claim, found))
+                outcomes.append(unrunnable(backend, claim, found))
                 continue
             groups.setdefault(claim.task_path, []).append(claim)
         for group in groups.values():
@@ -118,14 +121,14 @@ class Executor:
             if _stops_the_worker(exc):
                 raise
             outcomes = [
-                _failure(backend, task, claim, result, exc)
+                failure(backend, task, claim, result, exc)
                 for claim, result in zip(claims, results, strict=True)
             ]
             for result in results:
                 await _send(self.threads, task_finished, backend, result, exc)
             return outcomes
         outcomes = [
-            _success(backend, task, claim, result, text)
+            success(backend, task, claim, result, text)
             for claim, result in zip(claims, results, strict=True)
         ]
         for result in results:
@@ -176,11 +179,11 @@ class Executor:
             if _stops_the_worker(exc):
                 raise
             if isinstance(exc, TimeoutError) and timeout is not None:
-                exc = _timeout_error(timeout)
-            outcome = _failure(backend, task, claim, result, exc)
+                exc = timeout_error(timeout)
+            outcome = failure(backend, task, claim, result, exc)
             await _send(self.threads, task_finished, backend, result, exc)
             return outcome
-        outcome = _success(backend, task, claim, result, text)
+        outcome = success(backend, task, claim, result, text)
         await _send(self.threads, task_finished, backend, result)
         return outcome
 
@@ -202,8 +205,8 @@ class Executor:
         except TimeoutError:
             abandoned.set()
             self.abandoned_threads += 1
-            exc = _timeout_error(timeout)
-            outcome = _failure(backend, task, claim, result, exc)
+            exc = timeout_error(timeout)
+            outcome = failure(backend, task, claim, result, exc)
             await _send(self.threads, task_finished, backend, result, exc)
             return outcome
 
@@ -228,10 +231,10 @@ def _attempt_in_thread(
         except BaseException as exc:
             if abandoned is not None and abandoned.is_set():
                 raise _Abandoned from exc
-            outcome = _failure(backend, task, claim, result, exc)
+            outcome = failure(backend, task, claim, result, exc)
             _tell(task_finished, backend, result)  # inside except: the traceback is logged
             return outcome
-        outcome = _success(backend, task, claim, result, text)
+        outcome = success(backend, task, claim, result, text)
         _tell(task_finished, backend, result)
         return outcome
     finally:
@@ -360,80 +363,3 @@ def _with_call_options(task: DjangoTask, claim: Claim) -> DjangoTask:
         )
     except Exception:
         return task  # The options were valid at enqueue; the settings may have changed since.
-
-
-def _error_record(exc: BaseException) -> dict[str, str]:
-    cls = type(exc)
-    return {
-        "exception_class_path": f"{cls.__module__}.{cls.__qualname__}",
-        "traceback": "".join(traceback.format_exception(exc)),
-    }
-
-
-def _timeout_error(timeout: float) -> TaskTimeout:
-    return TaskTimeout(f"the attempt ran past its timeout of {timeout:g}s")
-
-
-def _failure(
-    backend: Any, task: DjangoTask, claim: Claim, result: TaskResult, exc: BaseException
-) -> Outcome:
-    """Record the failed attempt on ``result`` and decide: retry (READY) or dead letter (FAILED)."""
-    now = timezone.now()
-    error = _error_record(exc)
-    result.errors.append(TaskError(**error))
-    backoff = backend.backoff_for(task) if hasattr(backend, "backoff_for") else None
-    delay = retry_delay(backoff, exc, result, claim.attempt, claim.max_attempts)
-    if delay is None:
-        object.__setattr__(result, "status", TaskResultStatus.FAILED)
-        object.__setattr__(result, "finished_at", now)
-        return Outcome(
-            claim=claim, status="FAILED", finished_at=now, error=error,
-            expires_at=_expiry(backend.options.get("FAILED_RESULT_TTL"), now),
-        )  # fmt: skip
-    object.__setattr__(result, "status", TaskResultStatus.READY)
-    return Outcome(
-        claim=claim,
-        status="READY",
-        finished_at=now,
-        error=error,
-        retry_at=now + timedelta(seconds=delay),
-    )
-
-
-def _success(
-    backend: Any, task: DjangoTask, claim: Claim, result: TaskResult, text: str
-) -> Outcome:
-    now = timezone.now()
-    object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
-    object.__setattr__(result, "finished_at", now)
-    object.__setattr__(result, "_return_value", codec.loads(text))
-    ttl = claim.options.get("result_ttl")
-    return Outcome(
-        claim=claim,
-        status="SUCCESSFUL",
-        finished_at=now,
-        return_value=text,
-        expires_at=_expiry(ttl, now),
-    )
-
-
-def _unknown_backend(alias: str) -> UnknownTask:
-    return UnknownTask(f"the message names the backend {alias!r}, which is not a TASKS alias")
-
-
-def _unrunnable(backend: Any | None, claim: Claim, exc: Exception) -> Outcome:
-    """A message that names no runnable task fails at once: retrying cannot help."""
-    now = timezone.now()
-    ttl = backend.options.get("FAILED_RESULT_TTL") if backend is not None else None
-    expires_at = _expiry(ttl, now)
-    return Outcome(
-        claim=claim,
-        status="FAILED",
-        finished_at=now,
-        error=_error_record(exc),
-        expires_at=expires_at,
-    )
-
-
-def _expiry(ttl: float | None, now: datetime) -> datetime | None:
-    return None if ttl is None else now + timedelta(seconds=ttl)
