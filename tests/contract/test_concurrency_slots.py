@@ -126,5 +126,6 @@ class TestSlots:
         )
         assert got == [True, True, False, True]
         await driver.release_slots([("l1", "b"), ("x2", "b")], "p-live")
+        assert await driver.heartbeat("p-live")  # alive, however long the steps above took
         await driver.recover_dead(0.25)  # the live process keeps its slots
         assert await driver.acquire_slots([("y", "c", 1)], "p-other") == [False]
