@@ -28,7 +28,13 @@ from vtasks.backends.valkey_source import DEFAULT_URL, Source
 from vtasks.config import env
 from vtasks.drivers.valkey import finished as _finished
 from vtasks.drivers.valkey import queues as _queues
-from vtasks.drivers.valkey.keys import DEFAULT_PREFIX, glob_escape, global_keys, queue_keys
+from vtasks.drivers.valkey.keys import (
+    DEFAULT_PREFIX,
+    QueueKeys,
+    glob_escape,
+    global_keys,
+    queue_keys,
+)
 from vtasks.drivers.valkey.records import from_us, message_body, record_view, to_us
 from vtasks.drivers.valkey.scripts import SCRIPTS, WAKE_CAP, Call, arun, run
 from vtasks.wire import codec, envelope
@@ -120,10 +126,10 @@ class ValkeyBackend(VTasksBackend):
     def _calls(self, news: Sequence[NewTask], slots: list[list[int]]) -> Iterator[Call]:
         for chunk in slots:
             k = queue_keys(self.prefix, news[chunk[0]].task.queue_name)
-            args: list[Any] = [k.task_prefix, k.unique_prefix, WAKE_CAP]
+            args: list[Any] = [k.task_prefix, k.unique_prefix, WAKE_CAP, k.inbox_prefix]
             for index in chunk:
                 args += self._message_args(news[index])
-            yield Call(SCRIPTS["enqueue"], (k.ready, k.delayed, k.seq, k.wake, k.paused), args)
+            yield Call(SCRIPTS["enqueue"], _enqueue_keys(k), args)
 
     def _message_args(self, new: NewTask) -> list[Any]:
         task, plan = new.task, new.plan
@@ -293,8 +299,8 @@ class ValkeyBackend(VTasksBackend):
         """
         new = self.prepare(self.scheduled_task(schedule), schedule.args, schedule.kwargs)
         k = queue_keys(self.prefix, new.task.queue_name)
-        keys = (k.ready, k.delayed, k.seq, k.wake, k.paused, k.schedule(schedule.name))
-        args = [k.task_prefix, k.unique_prefix, WAKE_CAP, *self._message_args(new)]
+        keys = (*_enqueue_keys(k), k.schedule(schedule.name))
+        args = [k.task_prefix, k.unique_prefix, WAKE_CAP, k.inbox_prefix, *self._message_args(new)]
         args += [to_us(slot), _slot_ttl_ms(schedule, slot)]
         before = [("SADD", global_keys(self.prefix).queues, new.task.queue_name)]
         (flags,) = run(self._sync(), [Call(SCRIPTS["enqueue"], keys, args)], before)
@@ -350,3 +356,8 @@ def _batches(items: Any, size: int) -> Any:
             batch = []
     if batch:
         yield batch
+
+
+def _enqueue_keys(k: QueueKeys) -> tuple[str, ...]:
+    """``enqueue.lua``'s keys (without the optional slot guard)."""
+    return (k.ready, k.delayed, k.seq, k.wake, k.paused, k.idle, k.running)

@@ -356,16 +356,15 @@ class Worker:
         """Until the driver reports work in ``queues``, ``event`` is set, or ``timeout`` passes."""
         if timeout <= 0:
             return
-        waiters = [
-            asyncio.create_task(self.driver.wait_for_work(queues, timeout)),
-            asyncio.create_task(event.wait()),
-        ]
-        _, pending = await asyncio.wait(
-            waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        driver_wait = asyncio.create_task(self.driver.wait_for_work(queues, timeout))
+        event_wait = asyncio.create_task(event.wait())
+        await asyncio.wait(
+            (driver_wait, event_wait), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
         )
-        for waiter in pending:
-            waiter.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        event_wait.cancel()  # nothing to clean up: not awaited (a loop turn less before a claim)
+        if not driver_wait.done():
+            driver_wait.cancel()
+            await asyncio.gather(driver_wait, return_exceptions=True)
 
     async def _drain_batches(self, batchers: list[asyncio.Task[None]]) -> None:
         """Burst: let the batch loops empty their queues. Stopping: give the batch being run the

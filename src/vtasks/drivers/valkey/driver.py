@@ -8,9 +8,11 @@ all in one pipeline; each call also adds its final outcomes to the queue's per-m
 counter (``finished.py``: one HINCRBY per status and call). Recovery of dead processes reuses
 ``finish.lua`` with the dead claimer as the fence, so a late finish by a process that was presumed
 dead, or a concurrent recoverer, loses cleanly. An idle worker blocks on the queues' wake lists
-(a BLPOP of at most ``blocking_timeout`` seconds, see ``wake.py``); polling stays the correctness
-path. Enqueues, retries, recoveries, hand-backs, resumes and manual retries push wake tokens.
-Timestamps come from Python, as in the SQL drivers.
+(a BLPOP of at most ``blocking_timeout`` seconds, see ``wake.py``) and, on a single server, on
+its inboxes, where an enqueue hands it messages it claimed for it (``handoff.py``); ``claim``
+returns those first, without a round trip. Polling stays the correctness path. Enqueues,
+retries, recoveries, hand-backs, resumes and manual retries push wake tokens. Timestamps come
+from Python, as in the SQL drivers (the idle deadlines of hand-off excepted: server time).
 
 ``recover_dead`` cannot see the process table and a queue's claims in one script (different hash
 slots), so it goes in steps: ``prune.lua`` drops the stale processes and lists the live ones and
@@ -39,6 +41,7 @@ from vtasks.drivers.records import worker_lost_error
 from vtasks.drivers.valkey import client as _client
 from vtasks.drivers.valkey.exchange import AsyncExchange
 from vtasks.drivers.valkey.finished import FINISHED_TTL
+from vtasks.drivers.valkey.handoff import Handed, claim_from_item
 from vtasks.drivers.valkey.keys import (
     DEFAULT_PREFIX,
     global_keys,
@@ -99,7 +102,11 @@ class ValkeyDriver:
         self.keys = global_keys(prefix)
         self._client: Any = None
         self._lane: AsyncExchange | None = None
-        self._wake = WakeListener(lambda: self._client, prefix, blocking_timeout, self.cluster)
+        self._wake = WakeListener(
+            lambda: self._client, prefix, blocking_timeout, self.cluster, self._handed_over
+        )
+        #: Claims an enqueue handed to this process (``handoff.py``) that no claim returned yet.
+        self._handed = Handed()
 
     # -- plumbing ------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -115,6 +122,7 @@ class ValkeyDriver:
         self._lane = None if self.cluster else AsyncExchange(client)
 
     async def close(self) -> None:
+        await self._leave()
         await self._wake.close()
         lane, self._lane = self._lane, None
         if lane is not None:
@@ -130,6 +138,10 @@ class ValkeyDriver:
 
     # -- claim and finish ----------------------------------------------------------------------
     async def claim(self, queues: Sequence[str], limit: int, process_id: str) -> list[Claim]:
+        if self._handed:
+            handed = self._handed.take(queues, limit)
+            if handed:  # claimed already: started at once, the next claim looks for more
+                return handed
         claims: list[Claim] = []
         pid_json = codec.dumps(process_id)
         for queue in queues:
@@ -139,7 +151,8 @@ class ValkeyDriver:
             now_us = b"%d" % to_us(now)
             k = queue_keys(self.prefix, queue)
             call = Call(
-                SCRIPTS["claim"], (k.ready, k.delayed, k.running, k.paused),
+                SCRIPTS["claim"],
+                (k.ready, k.delayed, k.running, k.paused, k.idle, k.inbox(process_id)),
                 (k.task_prefix, limit - len(claims), process_id, pid_json, now_us, PROMOTE_MAX),
             )  # fmt: skip
             try:
@@ -150,8 +163,31 @@ class ValkeyDriver:
                 # Keep what was claimed: returning it gets it run; raising would strand it.
                 logger.exception("vtasks: claiming from queue %r failed", queue)
                 return claims
-            claims += [build_claim(row, queue, process_id, now, now_us) for row in rows]
+            claims += [
+                build_claim(row, queue, process_id, now, now_us)
+                if isinstance(row, list)
+                else claim_from_item(row, queue, process_id, now)
+                for row in rows
+            ]
         return claims
+
+    def _handed_over(self, queue: str, item: bytes) -> None:
+        """A claimed message a blocking pop brought (``wake.py``): kept for the next claim."""
+        process_id = self._wake.process_id
+        if process_id is None:
+            return
+        try:
+            claim = claim_from_item(item, queue, process_id, datetime.now(UTC))
+        except ValueError:  # never written so by enqueue.lua; left to the lease's recovery
+            logger.exception("vtasks: a handed-over message of queue %r cannot be read", queue)
+            return
+        self._handed.add(claim)
+
+    async def _leave(self, leaving: str | None = None) -> None:
+        """Stop taking hand-offs and put back what was handed and never started (``wake.py``);
+        ``leaving``: only if that is the process hand-offs go to."""
+        if self._client is not None and leaving in (None, self._wake.process_id):
+            await self._wake.leave(self._client, self._handed, self._run)
 
     async def claim_by_priority(
         self, queues: Sequence[str], limit: int, process_id: str
@@ -245,13 +281,19 @@ class ValkeyDriver:
             ids = await self._client.zrange(k.running, 0, -1)
             if not ids:
                 continue
+            # Handed to us and not returned by a claim yet: the driver's, not stranded.
+            here = self._handed.ids(queue)
+            here.update(
+                item.split(b"\n", 1)[0]
+                for item in await self._client.lrange(k.inbox(process_id), 0, -1)
+            )
             pipe = self._client.pipeline(transaction=False)
             for task_id in ids:
                 pipe.hmget(k.task(task_id.decode()), "status", "claimed_by", "attempts")
             for task_id, (status, claimed_by, attempts) in zip(
                 ids, await pipe.execute(), strict=True
             ):
-                if status == b"RUNNING" and claimed_by == mine:
+                if status == b"RUNNING" and claimed_by == mine and task_id not in here:
                     found.append(ClaimRef(task_id.decode(), queue, int(attempts or 0)))
         return found
 
@@ -338,11 +380,15 @@ class ValkeyDriver:
         return from_us(min(scores)) if scores else None
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
-        """Return when a wake token arrives or after ``timeout`` (see ``wake.WakeListener``)."""
-        await self._wake.wait(queues, timeout)
+        """Return when a wake token arrives or after ``timeout`` (see ``wake.WakeListener``); at
+        once while claims handed to this process wait for the next claim."""
+        if not self._handed:
+            await self._wake.wait(queues, timeout)
 
     # -- processes -----------------------------------------------------------------------------
     async def register(self, info: ProcessInfo) -> None:
+        if info.kind == "worker":
+            self._wake.process_id = info.id  # hand-offs may come from here on
         now = to_us(timezone.now())
         args = (
             self.keys.process(info.id), info.id, now, info.kind, info.hostname, info.pid,
@@ -357,6 +403,7 @@ class ValkeyDriver:
         return bool(alive)
 
     async def deregister(self, process_id: str) -> None:
+        await self._leave(process_id)
         args = (self.keys.process(process_id), process_id)
         await self._run([Call(SCRIPTS["deregister"], (self.keys.processes,), args)])
 
@@ -372,6 +419,16 @@ class ValkeyDriver:
         if limited_keys:
             await self._slots().reap(sorted(k.decode() for k in limited_keys), live, cutoff)
         queue_names = sorted(q.decode() for q in queues)
+        if dead_ids:  # hand-offs that never reached them: back uncounted (handoff.py)
+            await self._run([
+                Call(
+                    SCRIPTS["reclaim"],
+                    (k.ready, k.running, k.wake, k.idle, k.inbox(dead)),
+                    (k.task_prefix, dead, WAKE_CAP),
+                )
+                for dead in dead_ids
+                for k in (queue_keys(self.prefix, q) for q in queue_names)
+            ])  # fmt: skip
         finds = [
             Call(
                 SCRIPTS["find_orphans"],

@@ -8,6 +8,9 @@ Layout (``P`` is the backend's ``PREFIX``, default ``vt``):
   ``:running`` (zset id -> claim time in µs), ``:dead`` (list of failed ids, newest first, capped),
   ``:wake`` (list of wake-up tokens for blocked workers), ``:seq`` (FIFO counter),
   ``:paused`` (string: present while the queue is paused; claims skip the queue),
+  ``:idle`` (zset process id -> server time in ms until which that worker waits idle on the
+  queue), ``:inbox:<process id>`` (list of messages claimed for that idle worker by the enqueue
+  that found it waiting; see ``handoff.py``),
   ``:t:<id>`` (hash: one task's message and state), ``:u:<unique key>`` (string: the holder's id),
   ``:s:<schedule name>`` (string: the latest slot, in µs, the schedule fired into this queue),
   ``:m:<epoch minute>`` (hash: final status -> tasks that finished in that minute, expiring an
@@ -46,6 +49,11 @@ class QueueKeys:
     unique_prefix: str
     schedule_prefix: str
     finished_prefix: str
+    idle: str
+    inbox_prefix: str
+
+    def inbox(self, process_id: str) -> str:
+        return self.inbox_prefix + process_id
 
     def task(self, task_id: str) -> str:
         return self.task_prefix + task_id
@@ -80,7 +88,7 @@ def queue_keys(prefix: str, queue: str) -> QueueKeys:
         queue=queue, ready=f"{tag}:ready", delayed=f"{tag}:delayed", running=f"{tag}:running",
         dead=f"{tag}:dead", wake=f"{tag}:wake", seq=f"{tag}:seq", paused=f"{tag}:paused",
         task_prefix=f"{tag}:t:", unique_prefix=f"{tag}:u:", schedule_prefix=f"{tag}:s:",
-        finished_prefix=f"{tag}:m:",
+        finished_prefix=f"{tag}:m:", idle=f"{tag}:idle", inbox_prefix=f"{tag}:inbox:",
     )  # fmt: skip
 
 

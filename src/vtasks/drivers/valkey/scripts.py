@@ -29,7 +29,7 @@ WAKE_CAP = 16
 NAMES = (
     "enqueue", "claim", "finish", "hand_back", "find_orphans",
     "register", "heartbeat", "deregister", "prune",
-    "depths", "resume", "clear", "retry", "defer", "cc_acquire", "cc_release",
+    "depths", "resume", "clear", "retry", "defer", "cc_acquire", "cc_release", "idle", "reclaim",
 )  # fmt: skip
 
 

@@ -1,14 +1,33 @@
--- Claim up to limit messages of one queue for one process: promote due delayed messages, then
--- pop the best-scored ready ones and mark them RUNNING under the process's lease.
--- A paused queue (its flag key exists) gives nothing: checked here, so pausing costs no round trip.
--- KEYS: ready, delayed, running, paused
+-- Claim up to limit messages of one queue for one process: first what an enqueue handed to it
+-- (its inbox: claimed already, see enqueue.lua), then promote due delayed messages and pop the
+-- best-scored ready ones, marking them RUNNING under the process's lease.
+-- A paused queue (its flag key exists) gives nothing new: checked here, so pausing costs no round
+-- trip. A claim that fills the limit takes the process off the idle set: it has no room left.
+-- KEYS: ready, delayed, running, paused, idle, inbox
 -- ARGV: task_prefix, limit, process_id, process_id as JSON, now (µs), promote_max
--- Returns per claim: id, message, attempts before, worker_ids before, errors, started_at,
--- max_attempts, unique_key.
+-- Returns per claim either a handed message as its inbox item (text) or: id, message, attempts
+-- before, worker_ids before, errors, started_at, max_attempts, unique_key.
 local task_prefix, limit, pid, pid_json = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local now, promote_max = ARGV[5], tonumber(ARGV[6])
+local out = {}
+while #out < limit do
+    local item = redis.call('LPOP', KEYS[6])
+    if not item then
+        break
+    end
+    -- Still ours? (a hand-back or a recovery may have moved it on since)
+    local f = redis.call('HMGET', task_prefix .. string.match(item, '^[^\n]*'), 'status',
+        'claimed_by')
+    if f[1] == 'RUNNING' and f[2] == pid then
+        out[#out + 1] = item
+    end
+end
+if #out >= limit then
+    redis.call('ZREM', KEYS[5], pid)
+    return out
+end
 if redis.call('EXISTS', KEYS[4]) == 1 then
-    return {}
+    return out
 end
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, promote_max)
 for _, id in ipairs(due) do
@@ -20,7 +39,6 @@ end
 if #due > 0 then
     redis.call('ZREM', KEYS[2], unpack(due))
 end
-local out = {}
 while #out < limit do
     local popped = redis.call('ZPOPMIN', KEYS[1], limit - #out)
     if #popped == 0 then
@@ -55,5 +73,8 @@ while #out < limit do
                 f[7] or '1', f[8] or ''}
         end
     end
+end
+if #out >= limit then
+    redis.call('ZREM', KEYS[5], pid)
 end
 return out

@@ -1,32 +1,61 @@
 -- Enqueue a batch of messages into one queue; unique keys are taken in the same step.
 -- A paused queue gets no wake-up tokens (nobody could claim what they announce).
--- KEYS: ready, delayed, seq, wake, paused[, slot guard]
--- ARGV: task_prefix, unique_prefix, wake_cap, then per message 9 values:
+-- KEYS: ready, delayed, seq, wake, paused, idle, running[, slot guard]
+-- ARGV: task_prefix, unique_prefix, wake_cap, inbox_prefix, then per message 9 values:
 --   id, message, priority, available_at (µs), delayed ('1': wait in the delayed set),
 --   max_attempts, unique key ('' none), unique ttl in ms ('' none), release on finish ('1'/'0');
 --   then, with a slot guard key only: slot (µs), guard ttl (ms)
 -- Returns one 1 (stored) or 0 (its unique key is taken) per message, in order.
 -- The ready score is (100 - priority) * 2^44 + sequence: higher priority first, FIFO within one;
 -- every value stays an exact integer in a double.
--- Slot guard (a schedule firing): with a 6th key (the schedule's last fired slot), the last two
+-- Hand-off: while nothing waits in the ready set and the queue is not paused, a due message is
+-- claimed here for a worker waiting idle on the queue (the idle set, deadlines in server ms) and
+-- pushed to that worker's inbox, which its blocking pop is watching: it starts without a claim
+-- round trip. The record is RUNNING under that worker's lease exactly as claim.lua leaves it, so
+-- every recovery path holds (handoff.py). Once one message of the batch goes to the ready set,
+-- the rest follow it there (FIFO).
+-- Slot guard (a schedule firing): with an 8th key (the schedule's last fired slot), the last two
 -- ARGV are the slot (µs) and that key's time to live (ms). The messages are pushed only when the
 -- slot is later than the one stored, which then becomes the stored one: claiming the slot and
 -- pushing are one step. A refused slot returns an empty list and pushes nothing.
 local task_prefix, unique_prefix, wake_cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local inbox_prefix = ARGV[4]
 local last_arg = #ARGV
-if KEYS[6] then
+if KEYS[8] then
     local slot = ARGV[#ARGV - 1]
-    local fired = redis.call('GET', KEYS[6])
+    local fired = redis.call('GET', KEYS[8])
     if fired and tonumber(fired) >= tonumber(slot) then
         return {}
     end
-    redis.call('SET', KEYS[6], slot, 'PX', ARGV[#ARGV])
+    redis.call('SET', KEYS[8], slot, 'PX', ARGV[#ARGV])
     last_arg = #ARGV - 2
 end
+local paused = redis.call('EXISTS', KEYS[5]) == 1
+-- Hand-off only to a queue with no backlog (and some worker waiting: checked per message).
+local backlog = paused or redis.call('ZCARD', KEYS[1]) > 0
+local now_ms
+
+-- The worker that registered last and is still within its deadline; expired entries go.
+local function idle_worker()
+    if backlog or redis.call('EXISTS', KEYS[6]) == 0 then
+        return nil
+    end
+    if not now_ms then
+        local t = redis.call('TIME')
+        now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    end
+    local top = redis.call('ZPOPMAX', KEYS[6])
+    if tonumber(top[2]) < now_ms then
+        redis.call('DEL', KEYS[6])  -- the latest deadline has passed: so have all the others
+        return nil
+    end
+    return top[1]
+end
+
 -- One INCRBY reserves a sequence number per message (a refused one leaves a gap; order holds).
-local seq = redis.call('INCRBY', KEYS[3], (last_arg - 3) / 9) - (last_arg - 3) / 9
+local seq = redis.call('INCRBY', KEYS[3], (last_arg - 4) / 9) - (last_arg - 4) / 9
 local results, ready_count = {}, 0
-for i = 4, last_arg, 9 do
+for i = 5, last_arg, 9 do
     local id, msg, priority, available_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
     local delayed, max_attempts, ukey, uttl = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
     local release = ARGV[i + 8]
@@ -48,11 +77,24 @@ for i = 4, last_arg, 9 do
         if ukey ~= '' and release == '1' then
             redis.call('HSET', key, 'unique_key', ukey)
         end
+        local worker = delayed ~= '1' and idle_worker()
         if delayed == '1' then
             redis.call('ZADD', KEYS[2], available_at, id)
+        elseif worker then
+            -- Claimed as claim.lua would: first attempt, this worker's lease, started now.
+            redis.call('HSET', key, 'status', 'RUNNING', 'claimed_by', worker, 'attempts', '1',
+                'worker_ids', '[' .. cjson.encode(worker) .. ']', 'started_at', available_at,
+                'last_attempted_at', available_at)
+            redis.call('ZADD', KEYS[7], available_at, id)
+            local held = (release == '1') and ukey or ''
+            local inbox = inbox_prefix .. worker
+            redis.call('RPUSH', inbox, id .. '\n' .. available_at .. '\n' .. max_attempts .. '\n'
+                .. #held .. '\n' .. held .. msg)
+            redis.call('PEXPIRE', inbox, 3600000)
         else
             redis.call('ZADD', KEYS[1], score, id)
             ready_count = ready_count + 1
+            backlog = true
         end
         results[#results + 1] = 1
     else
@@ -61,7 +103,7 @@ for i = 4, last_arg, 9 do
 end
 -- One token per ready message (capped) wakes that many blocked workers; stale tokens cost an
 -- idle worker one empty claim each, so the list stays short.
-if redis.call('EXISTS', KEYS[5]) == 1 then
+if paused then
     ready_count = 0
 end
 if ready_count > 0 then
