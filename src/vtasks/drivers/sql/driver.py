@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, close_old_connections, connections, transaction
 from django.utils import timezone
 
 from vtasks.drivers.base import Claim, ClaimRef, Outcome, ProcessInfo, Recovered
@@ -82,7 +82,7 @@ class SqlDriver:
     def _guarded(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on this driver's thread, on the connection it keeps.
 
-        The connection is held across calls whatever ``CONN_MAX_AGE`` says (as Django's own
+        A server's connection is held across calls whatever ``CONN_MAX_AGE`` says (as Django's own
         ``db_worker`` holds it): that setting ends connections at request boundaries, and a worker
         making several calls a second would otherwise connect for each (measured: 57 ms a call on
         MariaDB with PyMySQL 2, which builds a TLS context per connection). After an idle spell it
@@ -90,13 +90,18 @@ class SqlDriver:
         reconnects.
         """
         connection = connections[self.db_alias]
-        now = time.monotonic()
-        if (
-            connection.connection is not None and now - self._used_at > IDLE_CHECK_AFTER
-            and not connection.is_usable()
-        ):  # fmt: skip
-            connection.close()
-        self._used_at = now
+        if connection.vendor == "sqlite":
+            # A file, cheap to reopen; kept open here, its reads went stale in the supervisor's
+            # tree (seen as tasks that stopped running in two SQLite e2e tests): per CONN_MAX_AGE.
+            close_old_connections()
+        else:
+            now = time.monotonic()
+            if (
+                connection.connection is not None and now - self._used_at > IDLE_CHECK_AFTER
+                and not connection.is_usable()
+            ):  # fmt: skip
+                connection.close()
+            self._used_at = now
         try:
             return fn()
         except Exception:
