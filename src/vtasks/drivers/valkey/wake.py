@@ -131,7 +131,8 @@ class WakeListener:
         self.registered.update(group)
         ttl_ms = int((self.blocking_timeout + IDLE_GRACE) * 1000)
         pipe = client.pipeline(transaction=False)
-        pipe.eval(SCRIPTS["idle"].text, len(keys), *(k.idle for k in keys), pid, ttl_ms)
+        idle = SCRIPTS["idle"].text  # EVAL, not EVALSHA: a pipeline cannot retry a NOSCRIPT
+        pipe.execute_command("EVAL", idle, len(keys), *(k.idle for k in keys), pid, ttl_ms)
         pipe.blpop([k.inbox(pid) for k in keys] + wake, timeout=self.blocking_timeout)
         _, popped = await pipe.execute()
         if popped is not None:
