@@ -43,6 +43,29 @@ def test_replies_come_back_in_order_with_errors_in_place(client: object) -> None
     assert replies[2:] == [2, 1]
 
 
+def test_meanwhile_runs_once_after_everything_is_sent_and_before_the_replies(
+    client: object,
+) -> None:
+    key = f"{os.environ['VTASKS_TEST_VALKEY_PREFIX']}:meanwhile"
+    other = sync_client(os.environ["VTASKS_TEST_VALKEY_URL"])
+    other.delete(key)  # type: ignore[attr-defined]
+    seen: list[bytes | None] = []
+
+    def meanwhile() -> None:
+        # The commands are on the wire: another connection sees their effect come.
+        for _ in range(200):
+            if other.get(key) is not None:  # type: ignore[attr-defined]
+                break
+            threading.Event().wait(0.005)
+        seen.append(other.get(key))  # type: ignore[attr-defined]
+
+    commands = (("SET", key, str(i)) for i in range(5000))  # several sends of SEND_AT bytes
+    replies = exchange(client, commands, meanwhile)
+    assert seen and seen[0] is not None and len(seen) == 1
+    assert replies == [b"OK"] * 5000
+    exchange(client, [("DEL", key)])
+
+
 def test_a_killed_connection_is_replaced_before_the_next_call(client: object) -> None:
     exchange(client, [("PING",)])
     mine = exchange(client, [("CLIENT", "ID")])[0]

@@ -190,6 +190,28 @@ def test_enqueue_many_writes_in_bulk_and_returns_results(alias):
     assert backend.get_result(results[10].id).task.priority == 1
 
 
+def test_enqueue_many_answers_none_for_unique_duplicates_and_announces_the_rest(alias):
+    backend = task_backends[alias]
+    unique = tasks.add.using(backend=alias, unique=True)
+    plain = tasks.add.using(backend=alias)
+    announced: list[str] = []
+
+    def receiver(sender, task_result, **kwargs):
+        announced.append(task_result.id)
+
+    task_enqueued.connect(receiver)
+    try:
+        results = backend.enqueue_many(
+            [(unique, (1, 1), {}), (plain, (2, 2), {}), (unique, (1, 1), {}), (unique, (3, 3), {})]
+        )
+    finally:
+        task_enqueued.disconnect(receiver)
+    assert [r is None for r in results] == [False, False, True, False]
+    assert [r.args for r in results if r] == [[1, 1], [2, 2], [3, 3]]
+    assert announced == [r.id for r in results if r]
+    assert storage.count(alias) == 3
+
+
 def test_enqueue_many_validates_everything_before_writing(alias):
     backend = task_backends[alias]
     with pytest.raises(TypeError, match=r"args\[0\]"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -162,7 +162,7 @@ class VTasksBackend(BaseTaskBackend):
         the whole batch, not two system calls per task."""
         plan = self.plan(task)
         norm_args, norm_kwargs = codec.normalize_arguments(args, kwargs)
-        size = codec.encoded_size(norm_args) + codec.encoded_size(norm_kwargs)
+        size = codec.arguments_size(norm_args, norm_kwargs)
         if size > self.max_payload:
             raise PayloadTooLarge(
                 f"{plan.task_path}: the arguments encode to {size} bytes, over the "
@@ -220,12 +220,20 @@ class VTasksBackend(BaseTaskBackend):
             self.prepare(task, args, kwargs, task_id=ids[i * 32 : i * 32 + 32], now=now)
             for i, (task, args, kwargs) in enumerate(calls)
         ]
-        stored = self.store_many(prepared)
+        results: list[TaskResult] = []
+
+        def build_results() -> None:
+            results.extend(
+                ready_result(new.task, new.id, new.enqueued_at, new.args, new.kwargs, self.alias)
+                for new in prepared
+            )
+
+        stored = self.store_many(prepared, meanwhile=build_results)
         announce = wanted(task_enqueued, type(self))
-        return [
-            self._enqueued(new, announce) if ok else None
-            for new, ok in zip(prepared, stored, strict=True)
-        ]
+        for result, ok in zip(results, stored, strict=True):
+            if ok and announce:
+                task_enqueued.send(type(self), task_result=result)
+        return [result if ok else None for result, ok in zip(results, stored, strict=True)]
 
     async def aenqueue_many(
         self, calls: Iterable[tuple[DjangoTask, Sequence[Any], dict[str, Any]]]
@@ -264,7 +272,15 @@ class VTasksBackend(BaseTaskBackend):
     async def astore(self, new: NewTask) -> bool:
         return await sync_to_async(self.store, thread_sensitive=True)(new)
 
-    def store_many(self, news: Sequence[NewTask]) -> list[bool]:
+    def store_many(
+        self, news: Sequence[NewTask], meanwhile: Callable[[], None] | None = None
+    ) -> list[bool]:
+        """Write ``news``; ``False`` for each whose unique key is taken.
+
+        ``meanwhile`` is called exactly once, while the write is in flight where the store can
+        wait on it (the bulk enqueue builds its results there), else before writing."""
+        if meanwhile is not None:
+            meanwhile()
         return [self.store(new) for new in news]
 
     # -- results -------------------------------------------------------------------------------

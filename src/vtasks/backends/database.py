@@ -50,7 +50,11 @@ class DatabaseBackend(VTasksBackend):
             self._insert(new)
         return True
 
-    def store_many(self, news: Sequence[NewTask]) -> list[bool]:
+    def store_many(
+        self, news: Sequence[NewTask], meanwhile: Callable[[], None] | None = None
+    ) -> list[bool]:
+        if meanwhile is not None:
+            meanwhile()
         if any(new.unique_key for new in news):
             with transaction.atomic(using=self.db_alias):
                 return [self.store(new) for new in news]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -99,11 +99,15 @@ class ValkeyBackend(VTasksBackend):
         results = await arun(client, list(calls), before, lane=lane)
         return _stored(results, slots, 1)[0]
 
-    def store_many(self, news: Sequence[NewTask]) -> list[bool]:
+    def store_many(
+        self, news: Sequence[NewTask], meanwhile: Callable[[], None] | None = None
+    ) -> list[bool]:
         if not news:
+            if meanwhile is not None:
+                meanwhile()
             return []
         calls, before, slots = self._enqueue_calls(news)
-        results = run(self._sync(), calls, before)
+        results = run(self._sync(), calls, before, meanwhile)
         return _stored(results, slots, len(news))
 
     def _enqueue_calls(
@@ -124,16 +128,19 @@ class ValkeyBackend(VTasksBackend):
         return self._calls(news, slots), before, slots
 
     def _calls(self, news: Sequence[NewTask], slots: list[list[int]]) -> Iterator[Call]:
+        enqueued_at, enqueued_us = None, 0  # a bulk enqueue's tasks share one enqueue time
         for chunk in slots:
             k = queue_keys(self.prefix, news[chunk[0]].task.queue_name)
             args: list[Any] = [k.task_prefix, k.unique_prefix, WAKE_CAP, k.inbox_prefix]
             for index in chunk:
-                args += self._message_args(news[index])
+                new = news[index]
+                if new.enqueued_at is not enqueued_at:
+                    enqueued_at, enqueued_us = new.enqueued_at, to_us(new.enqueued_at)
+                args += self._message_args(new, enqueued_us)
             yield Call(SCRIPTS["enqueue"], _enqueue_keys(k), args)
 
-    def _message_args(self, new: NewTask) -> list[Any]:
+    def _message_args(self, new: NewTask, enqueued_us: int) -> list[Any]:
         task, plan = new.task, new.plan
-        enqueued_us = to_us(new.enqueued_at)
         run_after_us = None if task.run_after is None else to_us(task.run_after)
         body = message_body(
             task_path=plan.task_path, backend=self.alias, queue_name=task.queue_name,
@@ -300,7 +307,8 @@ class ValkeyBackend(VTasksBackend):
         new = self.prepare(self.scheduled_task(schedule), schedule.args, schedule.kwargs)
         k = queue_keys(self.prefix, new.task.queue_name)
         keys = (*_enqueue_keys(k), k.schedule(schedule.name))
-        args = [k.task_prefix, k.unique_prefix, WAKE_CAP, k.inbox_prefix, *self._message_args(new)]
+        message = self._message_args(new, to_us(new.enqueued_at))
+        args = [k.task_prefix, k.unique_prefix, WAKE_CAP, k.inbox_prefix, *message]
         args += [to_us(slot), _slot_ttl_ms(schedule, slot)]
         before = [("SADD", global_keys(self.prefix).queues, new.task.queue_name)]
         (flags,) = run(self._sync(), [Call(SCRIPTS["enqueue"], keys, args)], before)

@@ -56,10 +56,17 @@ def normalize(value: Any, where: str) -> Any:
     raise ArgumentNotJSON(f"{where}: Unsupported type: {type(value)} (task data must be JSON)")
 
 
+#: Exact types that are JSON as they are: the common arguments skip ``normalize`` (and the
+#: formatting of its error path) entirely.
+_AS_IS = frozenset({str, bool, type(None)})
+
+
 def normalize_arguments(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[list, dict]:
     """Normalise a call's arguments, naming the first one that JSON cannot hold."""
-    norm_args = [normalize(a, f"args[{i}]") for i, a in enumerate(args)]
-    norm_kwargs = {k: normalize(v, f"kwargs[{k!r}]") for k, v in kwargs.items()}
+    norm_args = [a if type(a) in _AS_IS else normalize(a, f"args[{i}]") for i, a in enumerate(args)]
+    norm_kwargs = {
+        k: v if type(v) in _AS_IS else normalize(v, f"kwargs[{k!r}]") for k, v in kwargs.items()
+    }
     return norm_args, norm_kwargs
 
 
@@ -68,9 +75,9 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def encoded_size(value: Any) -> int:
-    """How many bytes already-normalised data takes as JSON (UTF-8)."""
-    return len(orjson.dumps(value))
+def arguments_size(args: list[Any], kwargs: dict[str, Any]) -> int:
+    """How many bytes normalised ``args`` and ``kwargs`` take as JSON (UTF-8), together."""
+    return len(orjson.dumps((args, kwargs))) - 3  # the pair's brackets and comma
 
 
 def dumps_canonical(value: Any) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from valkey.exceptions import ConnectionError, ResponseError, TimeoutError
@@ -32,11 +32,15 @@ _held = threading.local()
 SEND_AT = 32 * 1024
 
 
-def exchange(client: Any, commands: Iterable[Sequence[Any]]) -> list[Any]:
+def exchange(
+    client: Any, commands: Iterable[Sequence[Any]], meanwhile: Callable[[], None] | None = None
+) -> list[Any]:
     """The replies of ``commands`` (an error reply as its ``ResponseError``), in order.
 
     ``commands`` may be a generator: each is packed as it comes and sent in batches of about
     ``SEND_AT`` bytes, so building the next commands overlaps with the server running the last.
+    ``meanwhile`` runs once everything is sent, before the replies are read: client work that
+    overlaps with the server running the last commands.
     """
     connection = _connection(client)
     pending: list[bytes] = []
@@ -54,6 +58,8 @@ def exchange(client: Any, commands: Iterable[Sequence[Any]]) -> list[Any]:
         connection = _send(client, connection, pending, retry=not sent_any)
     replies: list[Any] = []
     try:
+        if meanwhile is not None:
+            meanwhile()
         for _ in range(count):
             try:
                 replies.append(connection.read_response())

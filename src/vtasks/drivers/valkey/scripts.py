@@ -13,7 +13,7 @@ script touches the keys of one hash slot only (a queue's ``{P:q:<queue>}`` keys,
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -76,13 +76,21 @@ def _raise_errors(results: list[Any]) -> list[Any]:
     return results
 
 
-def run(client: Any, calls: Iterable[Call], after: Sequence[Sequence[Any]] = ()) -> list[Any]:
+def run(
+    client: Any,
+    calls: Iterable[Call],
+    after: Sequence[Sequence[Any]] = (),
+    meanwhile: Callable[[], None] | None = None,
+) -> list[Any]:
     """Run ``calls``, then the plain commands ``after``, in one round trip; script results only.
 
     ``after`` goes last so that its replies arrive with the scripts' (one read, not two).
     ``calls`` may be a generator: each call goes out as soon as it is built (see ``exchange``).
+    ``meanwhile`` is called once, while the server works (see ``exchange``).
     """
     if not hasattr(client, "connection_pool"):  # a cluster client: its pipeline routes by slot
+        if meanwhile is not None:
+            meanwhile()
         return _run_pipeline(client, list(calls), after)
     made: list[Call] = []
 
@@ -92,7 +100,7 @@ def run(client: Any, calls: Iterable[Call], after: Sequence[Sequence[Any]] = ())
             yield _evalsha(call)
         yield from after
 
-    results = exchange(client, commands())[: len(made)]
+    results = exchange(client, commands(), meanwhile)[: len(made)]
     missing = _missing(results)
     if missing:
         for script in {made[i].script for i in missing}:

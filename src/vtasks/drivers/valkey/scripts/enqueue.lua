@@ -55,6 +55,15 @@ end
 -- One INCRBY reserves a sequence number per message (a refused one leaves a gap; order holds).
 local seq = redis.call('INCRBY', KEYS[3], (last_arg - 4) / 9) - (last_arg - 4) / 9
 local results, ready_count = {}, 0
+-- Ready members go in by one ZADD per 500 (a command per message costs the server more than the
+-- message's own work; 1,000 arguments stay far below Lua's stack limit).
+local ready = {}
+local function add_ready()
+    if #ready > 0 then
+        redis.call('ZADD', KEYS[1], unpack(ready))
+        ready = {}
+    end
+end
 for i = 5, last_arg, 9 do
     local id, msg, priority, available_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
     local delayed, max_attempts, ukey, uttl = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
@@ -92,7 +101,11 @@ for i = 5, last_arg, 9 do
                 .. #held .. '\n' .. held .. msg)
             redis.call('PEXPIRE', inbox, 3600000)
         else
-            redis.call('ZADD', KEYS[1], score, id)
+            ready[#ready + 1] = score
+            ready[#ready + 1] = id
+            if #ready == 1000 then
+                add_ready()
+            end
             ready_count = ready_count + 1
             backlog = true
         end
@@ -101,6 +114,7 @@ for i = 5, last_arg, 9 do
         results[#results + 1] = 0
     end
 end
+add_ready()
 -- One token per ready message (capped) wakes that many blocked workers; stale tokens cost an
 -- idle worker one empty claim each, so the list stays short.
 if paused then
