@@ -1,5 +1,6 @@
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -93,3 +94,40 @@ async def test_a_call_starved_by_blocked_threads_gets_a_thread_of_its_own():
     finally:
         runner.shutdown()
     assert runner._threads == []
+
+
+def _spin(seconds: float) -> float:
+    """Hold the CPU (and, but for the interpreter's switch interval, the GIL) for ``seconds``."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+    return seconds
+
+
+async def test_a_long_queue_of_short_cpu_bound_calls_stays_on_few_threads():
+    """The process runs flat out and keeps finishing calls: more threads would only take turns
+    at the GIL, so relief (on, at its default pace) adds none or nearly none."""
+    runner = ThreadRunner(50)
+    try:
+        results = await asyncio.gather(*(runner.submit(_spin, 0.0002) for _ in range(1500)))
+        assert len(results) == 1500
+        # The old rule (a thread per call still queued after 1 ms) woke all 50 here. A busy
+        # machine can make the process look idle for two looks now and then: each false alarm
+        # adds a thread, so the bound is loose.
+        assert len(runner._threads) < 16
+    finally:
+        runner.shutdown()
+
+
+async def test_calls_behind_a_long_cpu_bound_call_get_a_thread_once_it_stalls():
+    runner = ThreadRunner(4)
+    try:
+        long = runner.submit(_spin, 1.0)
+        await asyncio.sleep(0.01)
+        short = runner.submit(lambda: 42)
+        done, _ = await asyncio.wait([long, short], return_when=asyncio.FIRST_COMPLETED)
+        assert done == {short}  # served by a second thread, not after the long call
+        assert len(runner._threads) == 2
+        await long
+    finally:
+        runner.shutdown()
