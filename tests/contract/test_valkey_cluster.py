@@ -19,7 +19,6 @@ from tests.contract import test_concurrency_slots as slots
 from tests.contract import test_driver_contract as contract
 from tests.contract.test_driver_contract import make_driver  # noqa: F401
 from tests.contract.test_valkey_driver import (  # noqa: F401 (tests and fixtures run here again)
-    driver,
     test_a_cancelled_wait_keeps_its_pop_for_the_next_wait,
     test_a_unique_key_admits_one_of_20_concurrent_enqueuers,
     test_an_enqueue_wakes_a_blocked_worker_at_once,
@@ -29,7 +28,6 @@ from tests.contract.test_valkey_driver import (  # noqa: F401 (tests and fixture
     test_purge_older_than_deletes_finished_results,
     test_the_dead_letter_store_keeps_the_newest_failures,
     test_two_claimers_racing_for_10000_messages_take_each_once,
-    valkey,
 )
 from tests.contract.test_valkey_finished import (  # noqa: F401
     test_a_dead_claimers_final_failure_and_a_revoke_count_as_failed,
@@ -73,12 +71,19 @@ from tests.integration.test_worker import (  # noqa: F401
 from tests.valkey_rerun import alias, kind, unparametrised, valkey_alias_at  # noqa: F401
 from tests.valkey_servers import Cluster, valkey_cluster  # noqa: F401
 from vtasks.drivers.valkey.client import sync_client
+from vtasks.drivers.valkey.driver import ValkeyDriver
 
 
 @pytest.fixture(scope="module", autouse=True)
 def cluster_alias(valkey_cluster: Cluster) -> Iterator[None]:  # noqa: F811
     with valkey_alias_at(valkey_cluster.url, "cl"):
         yield
+
+
+@pytest.fixture
+def driver(valkey_driver: ValkeyDriver) -> ValkeyDriver:
+    """The contract classes' ``driver``: here, a Valkey driver on the cluster."""
+    return valkey_driver
 
 
 def _on_cluster(cls: type) -> type:
@@ -91,7 +96,7 @@ TestProcessesOnCluster = _on_cluster(contract.TestProcesses)
 TestSlotsOnCluster = _on_cluster(slots.TestSlots)
 
 
-def test_the_alias_really_is_a_cluster(valkey: str) -> None:  # noqa: F811
+def test_the_alias_really_is_a_cluster(valkey: str) -> None:
     from valkey.cluster import ValkeyCluster
 
     backend = task_backends["valkey"]
@@ -99,7 +104,7 @@ def test_the_alias_really_is_a_cluster(valkey: str) -> None:  # noqa: F811
     assert len(sync_client(backend.url).get_primaries()) == 3
 
 
-def test_queues_spread_over_the_nodes_and_still_work(valkey: str) -> None:  # noqa: F811
+def test_queues_spread_over_the_nodes_and_still_work(valkey: str) -> None:
     from tests.helpers import work
     from vtasks.drivers.valkey.keys import queue_keys
 
@@ -117,7 +122,7 @@ def test_queues_spread_over_the_nodes_and_still_work(valkey: str) -> None:  # no
 
 
 def test_the_cluster_option_with_a_plain_url(
-    valkey: str,  # noqa: F811
+    valkey: str,
     valkey_cluster: Cluster,  # noqa: F811
     settings_override: Any,
 ) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 
 from tests import storage, tasks
-from tests.conftest import storage_for
+from tests.contract.conftest import new_valkey_driver
 from tests.helpers import work
 from vtasks.drivers.base import Outcome
 from vtasks.drivers.valkey.client import sync_client
@@ -25,24 +24,6 @@ from vtasks.drivers.valkey.keys import glob_escape, own_key_pattern, queue_keys
 from vtasks.wire import envelope
 
 ERROR = {"exception_class_path": "builtins.ValueError", "traceback": "ValueError: boom\n"}
-
-
-@pytest.fixture
-def valkey() -> Iterator[str]:
-    yield from storage_for("valkey")
-
-
-def _driver(**options: Any) -> ValkeyDriver:
-    backend = task_backends["valkey"]
-    return ValkeyDriver(backend.url, prefix=backend.prefix, **options)
-
-
-@pytest.fixture
-async def driver(valkey: str) -> AsyncIterator[ValkeyDriver]:
-    driver = _driver()
-    await driver.open()
-    yield driver
-    await driver.close()
 
 
 def _client_and_prefix() -> tuple[Any, str]:
@@ -55,10 +36,10 @@ def enqueue(task: Any = None, args: tuple[Any, ...] = (1, 2), **using: Any) -> s
     return (task or tasks.add).using(backend="valkey", **using).enqueue(*args).id
 
 
-async def test_full_priority_range_then_fifo(driver: ValkeyDriver) -> None:
+async def test_full_priority_range_then_fifo(valkey_driver: ValkeyDriver) -> None:
     order = [-100, 100, 0, -100, 100, 37, -1, 1]
     ids = [await enqueue(priority=p) for p in order]
-    claimed = [c.id for c in await driver.claim(["default"], 20, "p-1")]
+    claimed = [c.id for c in await valkey_driver.claim(["default"], 20, "p-1")]
     assert claimed == [ids[1], ids[4], ids[5], ids[7], ids[2], ids[6], ids[0], ids[3]]
 
 
@@ -68,7 +49,7 @@ async def test_two_claimers_racing_for_10000_messages_take_each_once(valkey: str
     ids = await sync_to_async(
         lambda: [r.id for r in backend.enqueue_many([(task, (i, i), {}) for i in range(10_000)])]
     )()
-    drivers = [_driver(), _driver()]
+    drivers = [new_valkey_driver(), new_valkey_driver()]
     for driver in drivers:
         await driver.open()
 
@@ -88,11 +69,11 @@ async def test_two_claimers_racing_for_10000_messages_take_each_once(valkey: str
     assert {i for i, by in claimers.items() if by == "p-a"} == set(a)
 
 
-async def test_an_enqueue_wakes_a_blocked_worker_at_once(driver: ValkeyDriver) -> None:
+async def test_an_enqueue_wakes_a_blocked_worker_at_once(valkey_driver: ValkeyDriver) -> None:
     started = time.monotonic()
-    await driver.wait_for_work(["default"], 0.3)  # nothing enqueued: the whole timeout
+    await valkey_driver.wait_for_work(["default"], 0.3)  # nothing enqueued: the whole timeout
     assert time.monotonic() - started >= 0.25
-    waiter = asyncio.create_task(driver.wait_for_work(["other", "default"], 10.0))
+    waiter = asyncio.create_task(valkey_driver.wait_for_work(["other", "default"], 10.0))
     await asyncio.sleep(0.2)
     started = time.monotonic()
     await enqueue()
@@ -100,19 +81,21 @@ async def test_an_enqueue_wakes_a_blocked_worker_at_once(driver: ValkeyDriver) -
     assert time.monotonic() - started < 0.5
 
 
-async def test_a_cancelled_wait_keeps_its_pop_for_the_next_wait(driver: ValkeyDriver) -> None:
-    waiter = asyncio.create_task(driver.wait_for_work(["default"], 10.0))
+async def test_a_cancelled_wait_keeps_its_pop_for_the_next_wait(
+    valkey_driver: ValkeyDriver,
+) -> None:
+    waiter = asyncio.create_task(valkey_driver.wait_for_work(["default"], 10.0))
     await asyncio.sleep(0.05)
     waiter.cancel()
     await asyncio.gather(waiter, return_exceptions=True)
     await enqueue()  # the pop still in flight takes the token ...
     started = time.monotonic()
-    await driver.wait_for_work(["default"], 5.0)  # ... and the next wait returns with it
+    await valkey_driver.wait_for_work(["default"], 5.0)  # ... and the next wait returns with it
     assert time.monotonic() - started < 0.5
 
 
 async def test_the_dead_letter_store_keeps_the_newest_failures(valkey: str) -> None:
-    driver = _driver(dlq_cap=3)
+    driver = new_valkey_driver(dlq_cap=3)
     await driver.open()
     try:
         ids = [await enqueue(args=(i, i)) for i in range(5)]
@@ -201,15 +184,15 @@ def test_large_messages_are_stored_compressed_and_run(valkey: str) -> None:
     assert result.return_value == {"args": [text], "kwargs": {}}
 
 
-async def test_a_corrupt_message_is_claimed_with_its_problem(driver: ValkeyDriver) -> None:
+async def test_a_corrupt_message_is_claimed_with_its_problem(valkey_driver: ValkeyDriver) -> None:
     task_id = await enqueue()
     client, prefix = _client_and_prefix()
     key = queue_keys(prefix, "default").task(task_id)
     await sync_to_async(client.hset)(key, "msg", b"\x80\x04pickled")
-    [claim] = await driver.claim(["default"], 5, "p-1")
+    [claim] = await valkey_driver.claim(["default"], 5, "p-1")
     assert claim.id == task_id and "message: message version 128" in (claim.problem or "")
     done = Outcome(claim=claim, status="FAILED", finished_at=timezone.now(), error=ERROR)
-    assert await driver.finish([done], "p-1") == []
+    assert await valkey_driver.finish([done], "p-1") == []
     assert await sync_to_async(storage.status)("valkey", task_id) == "FAILED"
 
 

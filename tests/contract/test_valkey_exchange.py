@@ -13,7 +13,6 @@ from collections.abc import Iterator
 import pytest
 from valkey.exceptions import ConnectionError, ResponseError
 
-from tests.conftest import storage_for
 from vtasks.drivers.valkey import exchange as _exchange
 from vtasks.drivers.valkey.client import new_async_client, sync_client
 from vtasks.drivers.valkey.exchange import AsyncExchange, exchange
@@ -22,11 +21,6 @@ from vtasks.drivers.valkey.exchange import AsyncExchange, exchange
 @pytest.fixture
 def client(valkey: str) -> Iterator[object]:
     yield sync_client(os.environ["VTASKS_TEST_VALKEY_URL"])
-
-
-@pytest.fixture
-def valkey() -> Iterator[str]:
-    yield from storage_for("valkey")
 
 
 def _client_ids(client: object) -> set[str]:

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from django.tasks import task_backends
 from django.utils import timezone
 
 from tests import tasks
-from tests.conftest import storage_for
 from tests.contract.test_valkey_queues import ERROR
 from tests.helpers import work
 from vtasks.drivers.base import Outcome
@@ -26,11 +23,6 @@ from vtasks.drivers.valkey.keys import queue_keys
 from vtasks.drivers.valkey.records import to_us
 
 REVOKED = {"exception_class_path": "vtasks.compat.Revoked", "traceback": ""}
-
-
-@pytest.fixture
-def valkey() -> Iterator[str]:
-    yield from storage_for("valkey")
 
 
 def backend() -> Any:

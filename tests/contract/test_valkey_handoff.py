@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import pytest
 from asgiref.sync import sync_to_async
 from django.tasks import task_backends
 from django.utils import timezone
 
 from tests import storage, tasks
-from tests.conftest import storage_for
 from vtasks.drivers.base import Outcome, ProcessInfo
 from vtasks.drivers.valkey.client import sync_client
 from vtasks.drivers.valkey.driver import ValkeyDriver
@@ -26,24 +23,6 @@ from vtasks.execution import Executor
 from vtasks.runtime.identity import process_id
 from vtasks.runtime.threads import ThreadRunner
 from vtasks.runtime.worker import Worker, WorkerSettings
-
-
-@pytest.fixture
-def valkey() -> Iterator[str]:
-    yield from storage_for("valkey")
-
-
-def _driver() -> ValkeyDriver:
-    backend = task_backends["valkey"]
-    return ValkeyDriver(backend.url, prefix=backend.prefix)
-
-
-@pytest.fixture
-async def driver(valkey: str) -> AsyncIterator[ValkeyDriver]:
-    driver = _driver()
-    await driver.open()
-    yield driver
-    await driver.close()
 
 
 def _client() -> Any:
@@ -85,10 +64,10 @@ def inbox(process_id: str) -> list[str]:
 
 
 async def test_a_waiting_worker_is_handed_the_message_already_claimed(
-    driver: ValkeyDriver,
+    valkey_driver: ValkeyDriver,
 ) -> None:
-    await driver.register(_info("p-1"))
-    waiter = asyncio.create_task(driver.wait_for_work(["default"], 10.0))
+    await valkey_driver.register(_info("p-1"))
+    waiter = asyncio.create_task(valkey_driver.wait_for_work(["default"], 10.0))
     await asyncio.sleep(0.2)
     started = time.monotonic()
     task_id = await enqueue()
@@ -97,34 +76,36 @@ async def test_a_waiting_worker_is_handed_the_message_already_claimed(
     # Claimed by the enqueue itself, before the worker asked for anything.
     assert await fields(task_id, "status", "claimed_by", "attempts") == ["RUNNING", "p-1", "1"]
     assert task_id.encode() in _client().zrange(_keys().running, 0, -1)
-    [claim] = await driver.claim(["default"], 10, "p-1")
+    [claim] = await valkey_driver.claim(["default"], 10, "p-1")
     assert (claim.id, claim.attempt, claim.worker_ids, claim.args) == (task_id, 1, ["p-1"], [1, 2])
     assert claim.problem is None and claim.enqueued_at <= claim.started_at <= timezone.now()
     now = timezone.now()
     outcome = Outcome(claim=claim, status="SUCCESSFUL", finished_at=now, return_value="3")
-    assert await driver.finish([outcome], "p-1") == []
+    assert await valkey_driver.finish([outcome], "p-1") == []
     assert await sync_to_async(storage.status)("valkey", task_id) == "SUCCESSFUL"
-    assert await driver.claim(["default"], 10, "p-1") == []
+    assert await valkey_driver.claim(["default"], 10, "p-1") == []
 
 
-async def test_no_hand_off_behind_a_backlog_or_on_a_paused_queue(driver: ValkeyDriver) -> None:
+async def test_no_hand_off_behind_a_backlog_or_on_a_paused_queue(
+    valkey_driver: ValkeyDriver,
+) -> None:
     first = await enqueue()  # nobody waits: the ready set
     await waiting("p-1")
     second = await enqueue()  # FIFO: behind the first, not handed past it
     assert await fields(second, "status") == ["READY"] and await inbox("p-1") == []
-    assert [c.id for c in await driver.claim(["default"], 10, "p-2")] == [first, second]
+    assert [c.id for c in await valkey_driver.claim(["default"], 10, "p-2")] == [first, second]
     await sync_to_async(task_backends["valkey"].pause_queue)("default")
     paused = await enqueue()
     assert await fields(paused, "status") == ["READY"] and await inbox("p-1") == []
     await sync_to_async(task_backends["valkey"].resume_queue)("default")
-    assert [c.id for c in await driver.claim(["default"], 10, "p-2")] == [paused]
+    assert [c.id for c in await valkey_driver.claim(["default"], 10, "p-2")] == [paused]
     handed = await enqueue()  # no backlog now
     assert await inbox("p-1") == [handed]
     assert await fields(handed, "status", "claimed_by") == ["RUNNING", "p-1"]
     assert _client().zcard(_keys().idle) == 0  # one hand-off per registration
 
 
-async def test_a_lapsed_registration_gets_nothing(driver: ValkeyDriver) -> None:
+async def test_a_lapsed_registration_gets_nothing(valkey_driver: ValkeyDriver) -> None:
     await waiting("p-gone", seconds=-1)
     task_id = await enqueue()
     assert await fields(task_id, "status") == ["READY"] and await inbox("p-gone") == []
@@ -132,60 +113,60 @@ async def test_a_lapsed_registration_gets_nothing(driver: ValkeyDriver) -> None:
 
 
 async def test_a_claim_takes_the_inbox_first_and_a_full_claim_leaves_the_idle_set(
-    driver: ValkeyDriver,
+    valkey_driver: ValkeyDriver,
 ) -> None:
     await waiting("p-1")
     handed = await enqueue()
     queued = await enqueue()
     await waiting("p-1")
-    assert [c.id for c in await driver.claim(["default"], 1, "p-1")] == [handed]
+    assert [c.id for c in await valkey_driver.claim(["default"], 1, "p-1")] == [handed]
     assert _client().zscore(_keys().idle, "p-1") is None  # full: no room for a hand-off
-    [claim] = await driver.claim(["default"], 5, "p-1")
+    [claim] = await valkey_driver.claim(["default"], 5, "p-1")
     assert (claim.id, claim.attempt) == (queued, 1)
 
 
-async def test_the_inbox_is_not_counted_as_stranded(driver: ValkeyDriver) -> None:
+async def test_the_inbox_is_not_counted_as_stranded(valkey_driver: ValkeyDriver) -> None:
     await waiting("p-1")
     handed = await enqueue()
     assert await inbox("p-1") == [handed]
-    assert await driver.held_by("p-1", ["default"]) == []
+    assert await valkey_driver.held_by("p-1", ["default"]) == []
 
 
 async def test_a_stopping_worker_puts_back_what_was_handed_to_it_uncounted(
-    driver: ValkeyDriver,
+    valkey_driver: ValkeyDriver,
 ) -> None:
-    await driver.register(_info("p-1"))
-    waiter = asyncio.create_task(driver.wait_for_work(["default"], 10.0))
+    await valkey_driver.register(_info("p-1"))
+    waiter = asyncio.create_task(valkey_driver.wait_for_work(["default"], 10.0))
     await asyncio.sleep(0.2)
-    popped = await enqueue()  # the pop brings it: held by the driver, not claimed by anyone
+    popped = await enqueue()  # the pop brings it: held by the valkey_driver, not claimed by anyone
     await asyncio.wait_for(waiter, 3.0)
     await waiting("p-1")
     in_inbox = await enqueue()  # still in the inbox
     assert await inbox("p-1") == [in_inbox]
-    await driver.deregister("p-1")
+    await valkey_driver.deregister("p-1")
     for task_id in (popped, in_inbox):
         assert await fields(task_id, "status", "claimed_by", "attempts", "worker_ids") == [
             "READY", None, None, None,
         ]  # fmt: skip
     assert await inbox("p-1") == [] and _client().zscore(_keys().idle, "p-1") is None
-    claims = await driver.claim(["default"], 10, "p-2")
+    claims = await valkey_driver.claim(["default"], 10, "p-2")
     assert sorted(c.id for c in claims) == sorted([popped, in_inbox])
     assert {(c.attempt, tuple(c.worker_ids)) for c in claims} == {(1, ("p-2",))}
 
 
 async def test_the_hand_offs_of_a_worker_that_died_waiting_are_recovered_uncounted(
-    driver: ValkeyDriver,
+    valkey_driver: ValkeyDriver,
 ) -> None:
-    await driver.register(_info("p-dead"))
+    await valkey_driver.register(_info("p-dead"))
     await waiting("p-dead")
     task_id = await enqueue()
     assert await inbox("p-dead") == [task_id]
     await asyncio.sleep(0.5)
-    recovered = await driver.recover_dead(0.25)
+    recovered = await valkey_driver.recover_dead(0.25)
     assert recovered.processes == ["p-dead"]
     assert await fields(task_id, "status", "attempts", "errors") == ["READY", None, None]
     assert await inbox("p-dead") == [] and _client().zscore(_keys().idle, "p-dead") is None
-    [claim] = await driver.claim(["default"], 10, "p-2")
+    [claim] = await valkey_driver.claim(["default"], 10, "p-2")
     assert (claim.id, claim.attempt, claim.errors) == (task_id, 1, [])
 
 

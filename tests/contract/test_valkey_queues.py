@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +18,6 @@ from django.tasks import TaskResultStatus, task_backends
 from django.utils import timezone
 
 from tests import storage, tasks
-from tests.conftest import storage_for
 from tests.helpers import work
 from vtasks.drivers.base import Outcome
 from vtasks.drivers.valkey.client import sync_client
@@ -27,11 +26,6 @@ from vtasks.drivers.valkey.keys import queue_keys
 from vtasks.wire import codec
 
 ERROR = {"exception_class_path": "builtins.ValueError", "traceback": "ValueError: boom\n"}
-
-
-@pytest.fixture
-def valkey() -> Iterator[str]:
-    yield from storage_for("valkey")
 
 
 @pytest.fixture
