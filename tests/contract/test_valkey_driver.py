@@ -21,6 +21,7 @@ from vtasks.drivers.base import Outcome
 from vtasks.drivers.valkey.client import sync_client
 from vtasks.drivers.valkey.driver import ValkeyDriver
 from vtasks.drivers.valkey.keys import glob_escape, own_key_pattern, queue_keys
+from vtasks.drivers.valkey.scripts import WAKE_CAP
 from vtasks.wire import envelope
 
 ERROR = {"exception_class_path": "builtins.ValueError", "traceback": "ValueError: boom\n"}
@@ -111,6 +112,23 @@ async def test_the_dead_letter_store_keeps_the_newest_failures(valkey: str) -> N
     assert [storage.status("valkey", i) for i in ids] == [None, None, "FAILED", "FAILED", "FAILED"]
     result = task_backends["valkey"].get_result(ids[4])
     assert [e.exception_class_path for e in result.errors] == ["builtins.ValueError"]
+
+
+def test_wake_tokens_stop_at_the_cap_and_a_paused_queue_gets_none(valkey: str) -> None:
+    backend = task_backends["valkey"]
+    client, prefix = _client_and_prefix()
+    keys = queue_keys(prefix, "default")
+    task = tasks.add.using(backend="valkey")
+    backend.enqueue_many([(task, (i, i), {}) for i in range(5)])
+    assert client.llen(keys.wake) == 5  # one per message while there is room
+    backend.enqueue_many([(task, (i, i), {}) for i in range(WAKE_CAP + 3)])
+    task.enqueue(1, 1)
+    assert client.llen(keys.wake) == WAKE_CAP
+    client.delete(keys.wake)
+    backend.pause_queue("default")
+    task.enqueue(2, 2)
+    assert client.llen(keys.wake) == 0
+    assert client.zcard(keys.ready) == 5 + WAKE_CAP + 3 + 2  # every message is queued all the same
 
 
 def test_every_key_of_a_queue_shares_its_hash_tag(valkey: str) -> None:

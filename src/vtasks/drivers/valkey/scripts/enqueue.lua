@@ -31,14 +31,22 @@ if KEYS[8] then
     last_arg = #ARGV - 2
 end
 local paused = redis.call('EXISTS', KEYS[5]) == 1
--- Hand-off only to a queue with no backlog (and some worker waiting: checked per message).
-local backlog = paused or redis.call('ZCARD', KEYS[1]) > 0
+-- Hand-off only to a queue with no backlog and some worker waiting (checked per message). The
+-- backlog (nil: not looked at yet) is counted only once a worker waits: each command a script
+-- sends costs the server microseconds, and most enqueues find no idle worker.
+local backlog = paused or nil
 local now_ms
 
 -- The worker that registered last and is still within its deadline; expired entries go.
 local function idle_worker()
     if backlog or redis.call('EXISTS', KEYS[6]) == 0 then
         return nil
+    end
+    if backlog == nil then
+        backlog = redis.call('ZCARD', KEYS[1]) > 0
+        if backlog then
+            return nil
+        end
     end
     if not now_ms then
         local t = redis.call('TIME')
@@ -115,18 +123,20 @@ for i = 5, last_arg, 9 do
     end
 end
 add_ready()
--- One token per ready message (capped) wakes that many blocked workers; stale tokens cost an
--- idle worker one empty claim each, so the list stays short.
+-- One token per ready message, up to wake_cap in the list, wakes that many blocked workers;
+-- stale tokens cost an idle worker one empty claim each, so the list stays short. Under a
+-- backlog the list is full: one LLEN, no push.
 if paused then
     ready_count = 0
 end
 if ready_count > 0 then
-    local tokens = {}
-    for n = 1, math.min(ready_count, wake_cap) do
-        tokens[n] = '1'
-    end
-    if redis.call('LPUSH', KEYS[4], unpack(tokens)) > wake_cap then
-        redis.call('LTRIM', KEYS[4], 0, wake_cap - 1)
+    local room = wake_cap - redis.call('LLEN', KEYS[4])
+    if room > 0 then
+        local tokens = {}
+        for n = 1, math.min(ready_count, room) do
+            tokens[n] = '1'
+        end
+        redis.call('LPUSH', KEYS[4], unpack(tokens))
     end
 end
 return results
