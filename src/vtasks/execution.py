@@ -340,19 +340,19 @@ def _running_result(task: DjangoTask, claim: Claim) -> TaskResult:
         or claim.queue_name != task.queue_name
     ):
         task = _with_call_options(task, claim)
-    return make_result(
-        task=task,
-        id=claim.id,
-        status=TaskResultStatus.RUNNING,
-        enqueued_at=claim.enqueued_at,
-        started_at=claim.started_at,
-        finished_at=None,
-        last_attempted_at=claim.last_attempted_at,
-        args=claim.args,
-        kwargs=claim.kwargs,
-        backend=claim.backend,
-        errors=[TaskError(**e) for e in claim.errors],
-        worker_ids=claim.worker_ids,
+    return make_result(  # in order (see ``make_result``)
+        task,
+        claim.id,
+        TaskResultStatus.RUNNING,
+        claim.enqueued_at,
+        claim.started_at,
+        None,  # finished_at
+        claim.last_attempted_at,
+        claim.args,
+        claim.kwargs,
+        claim.backend,
+        [TaskError(**e) for e in claim.errors] if claim.errors else [],
+        claim.worker_ids,
     )
 
 

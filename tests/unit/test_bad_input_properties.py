@@ -194,5 +194,6 @@ def test_hostile_yaml_is_refused_with_config_error(text: str, message: str) -> N
 
 def test_a_json_body_that_is_not_an_object_is_a_problem() -> None:
     body, problems = decode_message(envelope.encode(["task_path"]))
-    assert body == {} and problems == ["message: message body is a JSON list, not an object"]
+    assert body == {"args": [], "kwargs": {}, "options": {}}
+    assert problems == ["message: message body is a JSON list, not an object"]
     assert orjson.loads(b"{}") == {}

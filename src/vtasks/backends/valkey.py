@@ -142,11 +142,17 @@ class ValkeyBackend(VTasksBackend):
     def _message_args(self, new: NewTask, enqueued_us: int) -> list[Any]:
         task, plan = new.task, new.plan
         run_after_us = None if task.run_after is None else to_us(task.run_after)
-        body = message_body(
-            task_path=plan.task_path, backend=self.alias, queue_name=task.queue_name,
-            priority=task.priority, args=new.args, kwargs=new.kwargs, run_after_us=run_after_us,
-            enqueued_at_us=enqueued_us, options_json=new.options_json or plan.options_json,
-        )  # fmt: skip
+        body = message_body(  # in order: keywords cost more than building the body
+            plan.task_path,
+            self.alias,
+            task.queue_name,
+            task.priority,
+            new.args,
+            new.kwargs,
+            run_after_us,
+            enqueued_us,
+            new.options_json or plan.options_json,
+        )
         ttl = "" if not plan.unique_ttl else str(max(1, math.ceil(plan.unique_ttl * 1000)))
         return [
             new.id, envelope.encode(body, threshold=self.compress_threshold), task.priority,

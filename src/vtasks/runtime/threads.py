@@ -22,6 +22,7 @@ never keeps the process alive.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import threading
 import time
@@ -49,8 +50,11 @@ class ThreadRunner:
         self.starved_after = starved_after
         self._calls: deque[_Call] = deque()
         self._threads: list[threading.Thread] = []
-        #: The wake-up of each thread waiting for calls, the most recently idle last (warm first).
-        self._sleepers: list[threading.Semaphore] = []
+        #: The wake-up of each thread waiting for calls, the most recently idle last (warm first):
+        #: a plain lock used as a binary semaphore (held while its thread runs; the thread blocks
+        #: acquiring it again, a release wakes it). ``threading.Semaphore`` does the same through
+        #: a Python-level condition variable, several times the cost per wake.
+        self._sleepers: list[_thread.LockType] = []
         #: Threads taking calls: running one, or woken to take the next.
         self._active = 0
         self._check_armed = False
@@ -138,14 +142,14 @@ class ThreadRunner:
         self._threads = []
 
     def _spawn(self) -> None:
-        wake = threading.Semaphore(1)  # spawned to take calls at once
+        wake = _thread.allocate_lock()  # unlocked: the new thread takes calls at once
         thread = threading.Thread(
             target=self._serve, args=(wake,), name=f"{self.name}-{len(self._threads)}", daemon=True
         )
         self._threads.append(thread)
         thread.start()
 
-    def _serve(self, wake: threading.Semaphore) -> None:
+    def _serve(self, wake: _thread.LockType) -> None:
         while True:
             wake.acquire()
             while True:

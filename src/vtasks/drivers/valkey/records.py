@@ -50,7 +50,7 @@ def from_us(value: Any) -> datetime | None:
 
 
 def message_body(
-    *, task_path: str, backend: str, queue_name: str, priority: int, args: list[Any],
+    task_path: str, backend: str, queue_name: str, priority: int, args: list[Any],
     kwargs: dict[str, Any], run_after_us: int | None, enqueued_at_us: int, options_json: str,
 ) -> dict[str, Any]:  # fmt: skip
     """A message's body; times as integer microseconds, the options' JSON text embedded as is."""
@@ -72,7 +72,13 @@ def decode_message(msg: bytes | None) -> tuple[dict[str, Any], list[str]]:
         if not isinstance(body, dict):
             raise EnvelopeError(f"message body is a JSON {type(body).__name__}, not an object")
     except EnvelopeError as exc:
-        return {}, [f"message: {exc}"]
+        return {name: kind() for name, kind in _BODY_TYPES.items()}, [f"message: {exc}"]
+    if (
+        type(body.get("args")) is list
+        and type(body.get("kwargs")) is dict
+        and type(body.get("options")) is dict
+    ):
+        return body, []  # as every message enqueue writes
     problems = []
     for name, kind in _BODY_TYPES.items():
         value = body.get(name)
@@ -106,22 +112,36 @@ def build_claim(
     """
     task_id, msg, attempts, worker_ids, errors, started, max_attempts, unique_key = row
     body, problems = decode_message(msg)
-    before, problem = decode_text("worker_ids", worker_ids)
-    if problem:
-        problems.append(problem)
+    if worker_ids == b"[]":  # a first attempt
+        before: list[str] = []
+    else:
+        before, problem = decode_text("worker_ids", worker_ids)
+        if problem:
+            problems.append(problem)
     earlier, problem = decode_text("errors", errors)
     if problem:
         problems.append(problem)
-    return Claim(
-        id=task_id.decode(), task_path=str(body.get("task_path") or ""), queue_name=queue,
-        priority=_int(body.get("priority"), 0), args=body.get("args", []),
-        kwargs=body.get("kwargs", {}), backend=str(body.get("backend") or ""),
-        run_after=from_us(body.get("run_after")), enqueued_at=from_us(body.get("enqueued_at")) or now,
-        started_at=now if started == now_us else from_us(started) or now, last_attempted_at=now, attempt=int(attempts) + 1,
-        max_attempts=int(max_attempts), worker_ids=before + [process_id], errors=earlier,
-        unique_key=unique_key.decode() or None, options=body.get("options", {}),
-        problem=f"stored task data cannot be decoded ({'; '.join(problems)})" if problems else None,
-    )  # fmt: skip
+    task_path, backend = body.get("task_path"), body.get("backend")
+    return Claim(  # in field order (see ``Claim``)
+        task_id.decode(),  # id
+        task_path if type(task_path) is str else str(task_path or ""),
+        queue,  # queue_name
+        _int(body.get("priority"), 0),
+        body["args"],
+        body["kwargs"],
+        backend if type(backend) is str else str(backend or ""),
+        from_us(body.get("run_after")),
+        from_us(body.get("enqueued_at")) or now,  # enqueued_at
+        now if started == now_us else from_us(started) or now,  # started_at
+        now,  # last_attempted_at
+        int(attempts) + 1,  # attempt
+        int(max_attempts),
+        [*before, process_id],  # worker_ids
+        earlier,  # errors
+        unique_key.decode() if unique_key else None,
+        body["options"],
+        f"stored task data cannot be decoded ({'; '.join(problems)})" if problems else None,
+    )
 
 
 def _int(value: Any, default: int) -> int:
