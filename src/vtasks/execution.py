@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 from django.db import close_old_connections
+from django.db.backends.signals import connection_created
 from django.dispatch import Signal
 from django.tasks import TaskContext, TaskResult, TaskResultStatus, task_backends
 from django.tasks.base import Task as DjangoTask
@@ -238,7 +239,7 @@ def _attempt_in_thread(
         _tell(task_finished, backend, result)
         return outcome
     finally:
-        close_old_connections()
+        _close_old_connections()
 
 
 def _stops_the_worker(exc: BaseException) -> bool:
@@ -267,6 +268,28 @@ def _call_in_thread(func: Any, args: list[Any]) -> Any:
     try:
         return func(*args)
     finally:
+        _close_old_connections()
+
+
+#: ``connected`` is set in each thread that ever opened a database connection.
+_this_thread = threading.local()
+
+
+def _note_connection(sender: Any, **kwargs: Any) -> None:
+    _this_thread.connected = True
+
+
+connection_created.connect(_note_connection, dispatch_uid="vtasks.execution.note_connection")
+
+
+def _close_old_connections() -> None:
+    """Django's ``close_old_connections`` after a sync task, in a thread that ever connected.
+
+    Django's looks up every database alias in the thread's connections, and each alias the thread
+    never used costs an ``AttributeError`` on the way: ~14,000 instructions after every task that
+    never touched a database. A thread that never connected has nothing to close.
+    """
+    if getattr(_this_thread, "connected", False):
         close_old_connections()
 
 

@@ -56,7 +56,7 @@ class ClaimRef(NamedTuple):
     attempt: int
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class Outcome:
     """How one attempt ended: SUCCESSFUL, FAILED (final), or READY again at ``retry_at``."""
 
