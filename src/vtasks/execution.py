@@ -117,7 +117,7 @@ class Executor:
                 value = await task.func(*args)
             else:
                 value = await self.threads.submit(_call_in_thread, task.func, args)
-            text = codec.dumps(codec.normalize(value, "return value"))
+            value, text = codec.encode_return(value)
         except BaseException as exc:
             if _stops_the_worker(exc):
                 raise
@@ -129,7 +129,7 @@ class Executor:
                 await _send(self.threads, task_finished, backend, result, exc)
             return outcomes
         outcomes = [
-            success(backend, task, claim, result, text)
+            success(backend, task, claim, result, value, text)
             for claim, result in zip(claims, results, strict=True)
         ]
         for result in results:
@@ -175,7 +175,7 @@ class Executor:
             else:
                 async with asyncio.timeout(timeout):
                     value = await _call(task, result, claim)
-            text = codec.dumps(codec.normalize(value, "return value"))
+            value, text = codec.encode_return(value)
         except BaseException as exc:
             if _stops_the_worker(exc):
                 raise
@@ -184,7 +184,7 @@ class Executor:
             outcome = failure(backend, task, claim, result, exc)
             await _send(self.threads, task_finished, backend, result, exc)
             return outcome
-        outcome = success(backend, task, claim, result, text)
+        outcome = success(backend, task, claim, result, value, text)
         await _send(self.threads, task_finished, backend, result)
         return outcome
 
@@ -226,7 +226,7 @@ def _attempt_in_thread(
             value = _call(task, result, claim)
             if abandoned is not None and abandoned.is_set():
                 raise _Abandoned
-            text = codec.dumps(codec.normalize(value, "return value"))
+            value, text = codec.encode_return(value)
         except (KeyboardInterrupt, _Abandoned):
             raise
         except BaseException as exc:
@@ -235,7 +235,7 @@ def _attempt_in_thread(
             outcome = failure(backend, task, claim, result, exc)
             _tell(task_finished, backend, result)  # inside except: the traceback is logged
             return outcome
-        outcome = success(backend, task, claim, result, text)
+        outcome = success(backend, task, claim, result, value, text)
         _tell(task_finished, backend, result)
         return outcome
     finally:

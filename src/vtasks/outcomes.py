@@ -16,7 +16,6 @@ from django.utils import timezone
 from vtasks.core.errors import TaskTimeout, UnknownTask
 from vtasks.core.retry import retry_delay
 from vtasks.drivers.base import Claim, Outcome
-from vtasks.wire import codec
 
 
 def error_record(exc: BaseException) -> dict[str, str]:
@@ -57,11 +56,14 @@ def failure(
     )
 
 
-def success(backend: Any, task: DjangoTask, claim: Claim, result: TaskResult, text: str) -> Outcome:
+def success(
+    backend: Any, task: DjangoTask, claim: Claim, result: TaskResult, value: Any, text: str
+) -> Outcome:
+    """``value``: the normalised return value; ``text``: it as JSON (``codec.encode_return``)."""
     now = timezone.now()
     object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
     object.__setattr__(result, "finished_at", now)
-    object.__setattr__(result, "_return_value", codec.loads(text))
+    object.__setattr__(result, "_return_value", value)
     ttl = claim.options.get("result_ttl")
     # claim, status, finished_at, return_value, error, retry_at, expires_at: in order, once per
     # task (keywords cost CPython more than the rest of the construction).

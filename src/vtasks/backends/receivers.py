@@ -10,29 +10,30 @@ same, no record logged. Any other receiver, or an enabled level, and the signal 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.dispatch import Signal
 from django.tasks.signals import task_enqueued
 
 _logger = logging.getLogger("django.tasks")
 
-#: (signal, sender) -> (receivers list identity and length, verdict). Django appends to and deletes
-#: from ``Signal.receivers`` in place and rebuilds it when weak receivers die, so identity plus
-#: length changes whenever the answer may: the check costs a dict look-up per task, not a scan.
-_verdicts: dict[tuple[int, type], tuple[tuple[int, int], bool]] = {}
+#: (signal, sender) -> (the receivers list, its length, verdict). Django appends to and deletes
+#: from ``Signal.receivers`` in place and rebuilds it when weak receivers die, so the same list
+#: (held here, so its identity cannot be reused) of the same length means the same answer: the
+#: check costs a dict look-up per task, not a scan.
+_verdicts: dict[tuple[Signal, type], tuple[list[Any], int, bool]] = {}
 
 
 def only_djangos(signal: Signal, sender: type) -> bool:
     """Whether every receiver of ``signal`` for ``sender`` is one of Django's logging ones."""
-    key = (id(signal), sender)
-    state = (id(signal.receivers), len(signal.receivers))
-    cached = _verdicts.get(key)
-    if cached is not None and cached[0] == state:
-        return cached[1]
-    receivers = signal._live_receivers(sender)
-    sync_receivers = receivers[0] if isinstance(receivers, tuple) else receivers
+    receivers = signal.receivers
+    cached = _verdicts.get((signal, sender))
+    if cached is not None and cached[0] is receivers and cached[1] == len(receivers):
+        return cached[2]
+    live = signal._live_receivers(sender)
+    sync_receivers = live[0] if isinstance(live, tuple) else live
     verdict = all(getattr(r, "__module__", "") == "django.tasks.signals" for r in sync_receivers)
-    _verdicts[key] = (state, verdict)
+    _verdicts[(signal, sender)] = (receivers, len(receivers), verdict)
     return verdict
 
 

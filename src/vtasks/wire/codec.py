@@ -70,6 +70,14 @@ def normalize_arguments(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple
     return norm_args, norm_kwargs
 
 
+def encode_return(value: Any) -> tuple[Any, str]:
+    """A task's return value normalised, and as JSON text (``None``, the usual one, is free)."""
+    if value is None:
+        return None, "null"
+    normalized = normalize(value, "return value")
+    return normalized, dumps(normalized)
+
+
 def dumps(value: Any) -> str:
     """Encode already-normalised data."""
     return orjson.dumps(value).decode()
