@@ -24,8 +24,8 @@ from django.tasks.exceptions import InvalidTaskBackend
 from django.tasks.signals import task_finished, task_started
 from django.utils.module_loading import import_string
 
-from vtasks.backends.base import make_result
 from vtasks.backends.receivers import only_djangos, wanted
+from vtasks.backends.results import make_result
 from vtasks.core.errors import EnvelopeError, UnknownTask
 from vtasks.drivers.base import Claim, Outcome
 from vtasks.outcomes import (

@@ -227,7 +227,7 @@ def test_enqueue_many_validates_everything_before_writing(alias):
 def test_ready_result_matches_djangos_constructor(alias):
     from django.tasks import TaskResult
 
-    from vtasks.backends.base import ready_result
+    from vtasks.backends.results import ready_result
 
     now = timezone.now()
     fast = ready_result(tasks.add, "a" * 32, now, [1, 2], {"k": "v"}, alias)

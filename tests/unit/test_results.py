@@ -10,11 +10,11 @@ from django.tasks.base import TaskError
 from django.utils import timezone
 
 from tests import tasks
-from vtasks.backends import base
+from vtasks.backends import results
 
 
 def test_the_fast_path_is_taken_on_this_django():
-    assert base._FAST_RESULTS
+    assert results._FAST_RESULTS
 
 
 def test_make_result_equals_the_constructors_result():
@@ -25,14 +25,14 @@ def test_make_result_equals_the_constructors_result():
         kwargs={"k": "v"}, backend="default", worker_ids=["w1"],
         errors=[TaskError(exception_class_path="builtins.ValueError", traceback="tb")],
     )  # fmt: skip
-    made, built = base.make_result(**fields), TaskResult(**fields)
+    made, built = results.make_result(**fields), TaskResult(**fields)
     for field in dataclasses.fields(TaskResult):
         assert getattr(made, field.name) == getattr(built, field.name), field.name
     assert made == built
 
 
 def test_a_ready_result_is_frozen_and_has_no_return_value():
-    result = base.ready_result(tasks.add, "id1", timezone.now(), [1, 2], {}, "default")
+    result = results.ready_result(tasks.add, "id1", timezone.now(), [1, 2], {}, "default")
     assert result.status == TaskResultStatus.READY and result.args == [1, 2]
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.id = "other"  # type: ignore[misc]
