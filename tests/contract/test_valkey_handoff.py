@@ -63,12 +63,18 @@ def inbox(process_id: str) -> list[str]:
     ]
 
 
+async def blocked_wait(driver: ValkeyDriver, process_id: str) -> asyncio.Task[Any]:
+    """``driver`` registered as worker ``process_id`` and blocked in a wait (idle-registered)."""
+    await driver.register(_info(process_id))
+    waiter = asyncio.create_task(driver.wait_for_work(["default"], 10.0))
+    await asyncio.sleep(0.2)
+    return waiter
+
+
 async def test_a_waiting_worker_is_handed_the_message_already_claimed(
     valkey_driver: ValkeyDriver,
 ) -> None:
-    await valkey_driver.register(_info("p-1"))
-    waiter = asyncio.create_task(valkey_driver.wait_for_work(["default"], 10.0))
-    await asyncio.sleep(0.2)
+    waiter = await blocked_wait(valkey_driver, "p-1")
     started = time.monotonic()
     task_id = await enqueue()
     await asyncio.wait_for(waiter, 3.0)
@@ -135,10 +141,8 @@ async def test_the_inbox_is_not_counted_as_stranded(valkey_driver: ValkeyDriver)
 async def test_a_stopping_worker_puts_back_what_was_handed_to_it_uncounted(
     valkey_driver: ValkeyDriver,
 ) -> None:
-    await valkey_driver.register(_info("p-1"))
-    waiter = asyncio.create_task(valkey_driver.wait_for_work(["default"], 10.0))
-    await asyncio.sleep(0.2)
-    popped = await enqueue()  # the pop brings it: held by the valkey_driver, not claimed by anyone
+    waiter = await blocked_wait(valkey_driver, "p-1")
+    popped = await enqueue()  # the pop brings it: held by the driver, not claimed by anyone
     await asyncio.wait_for(waiter, 3.0)
     await waiting("p-1")
     in_inbox = await enqueue()  # still in the inbox
