@@ -106,7 +106,8 @@ def test_pool_batch_queues_and_prefetch_reach_the_workers(tmp_path):
     assert spec.worker.prefetch == 0
     assert spec.worker.batch_queues == {"emails": BatchQueue(count=50, timeout=2.0)}
     (default,) = child_specs(load().topology)
-    assert default.worker.prefetch == 100 and default.worker.batch_queues == {}
+    assert default.worker.prefetch is None and default.worker.batch_queues == {}
+    assert default.worker.prefetch_cap == max(100, default.worker.concurrency)
 
 
 def test_a_batch_queue_must_be_served_by_its_pool(tmp_path):

@@ -32,3 +32,13 @@ async def test_old_finishes_stop_counting_and_prefetch_can_be_off():
     off = _worker(concurrency=4, prefetch=0)
     off._finishes.extend([time.monotonic()] * 30)
     assert off._room() == 4
+
+
+async def test_the_default_cap_is_the_concurrency_and_at_least_100():
+    now = time.monotonic()
+    wide = _worker(concurrency=1000)
+    wide._finishes.extend([now] * 1500)
+    assert wide._room() == 1000 + 1000
+    narrow = _worker(concurrency=10)
+    narrow._finishes.extend([now] * 1500)
+    assert narrow._room() == 10 + 100

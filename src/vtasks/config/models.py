@@ -68,8 +68,9 @@ class Pool(_Frozen):
     queues: tuple[QueueSelector, ...]
     concurrency: int = Field(ge=1)
     processes: int = Field(default=1, ge=1)
-    #: Claims held beyond the free slots (adaptive, at most this many; 0: none).
-    prefetch: int = Field(default=100, ge=0)
+    #: Claims held beyond the free slots (adaptive, at most this many; 0: none; unset: the
+    #: concurrency, at least 100).
+    prefetch: int | None = Field(default=None, ge=0)
     #: Batch queues among ``queues`` (else ``VTASKS_BATCH_QUEUES`` from the settings).
     batch: dict[QueueName, Batch] = Field(default_factory=dict)
 

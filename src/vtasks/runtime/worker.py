@@ -69,8 +69,10 @@ class WorkerSettings:
     #: Claims held ready beyond the free slots, so that a freed slot starts its next task at once
     #: instead of after a claim round trip. Adaptive: at most as many as finished in the last
     #: ``prefetch_window`` seconds (short tasks get a deep buffer, long ones next to none), and
-    #: never more than this (0: none). Held claims are leased like running ones.
-    prefetch: int = 100
+    #: never more than this (0: none; ``None``: the concurrency, at least 100). Held claims are
+    #: leased like running ones. Scaled with the concurrency, a worker running 1,000 short sleeps
+    #: at once starts the next ones as slots free instead of waiting for a claim of 900.
+    prefetch: int | None = None
     prefetch_window: float = 0.1
     #: Batch queues (``runtime.batches``); those among ``queues`` are served a batch at a time.
     batch_queues: Mapping[str, BatchQueue] = field(default_factory=dict)
@@ -82,6 +84,10 @@ class WorkerSettings:
     selector_refresh: float = 2.0
     #: Seconds the event loop may be blocked before a warning names the task (0: not watched).
     loop_block_threshold: float = 1.0
+
+    @property
+    def prefetch_cap(self) -> int:
+        return self.prefetch if self.prefetch is not None else max(100, self.concurrency)
 
 
 class Worker:
@@ -238,7 +244,7 @@ class Worker:
     def _room(self) -> int:
         """How many claims to take now: the free slots plus the prefetch buffer's free depth."""
         free = self.settings.concurrency - len(self._running)
-        cap = self.settings.prefetch
+        cap = self.settings.prefetch_cap
         if cap > 0:
             horizon = time.monotonic() - self.settings.prefetch_window
             finishes = self._finishes
