@@ -374,7 +374,7 @@ def _running_result(task: DjangoTask, claim: Claim) -> TaskResult:
         claim.args,
         claim.kwargs,
         claim.backend,
-        [TaskError(**e) for e in claim.errors] if claim.errors else [],
+        [TaskError(**e) for e in claim.errors],
         claim.worker_ids,
     )
 

@@ -245,9 +245,9 @@ class VTasksBackend(BaseTaskBackend):
     ) -> list[TaskResult | None]:
         return await sync_to_async(self.enqueue_many, thread_sensitive=True)(list(calls))
 
-    def _enqueued(self, new: NewTask, announce: bool | None = None) -> TaskResult:
+    def _enqueued(self, new: NewTask) -> TaskResult:
         result = ready_result(new.task, new.id, new.enqueued_at, new.args, new.kwargs, self.alias)
-        if announce if announce is not None else wanted(task_enqueued, type(self)):
+        if wanted(task_enqueued, type(self)):
             task_enqueued.send(type(self), task_result=result)
         return result
 

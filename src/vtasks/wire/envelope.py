@@ -60,21 +60,17 @@ def encode(body: Any, *, threshold: int | None = None) -> bytes:
 
 def decode(message: bytes) -> Any:
     """Decode a message, or raise ``EnvelopeError`` saying what is wrong with it."""
-    if message[:2] == _PLAIN:  # the usual case first: one comparison instead of four checks
-        try:
-            return orjson.loads(message[2:])
-        except orjson.JSONDecodeError as exc:
-            raise EnvelopeError(f"message body is not JSON: {exc}") from None
-    if len(message) < 2:
-        raise EnvelopeError(f"message of {len(message)} byte(s) has no envelope header")
-    version, flags = message[0], message[1]
-    if version != VERSION:
-        raise EnvelopeError(f"message version {version} is not supported (expected {VERSION})")
-    if flags & ~KNOWN_FLAGS:
-        raise EnvelopeError(f"message has unknown flags 0x{flags:02x}")
     data = message[2:]
-    if flags & ZSTD:
-        data = _decompress(data)
+    if message[:2] != _PLAIN:  # the usual header needs no further look
+        if len(message) < 2:
+            raise EnvelopeError(f"message of {len(message)} byte(s) has no envelope header")
+        version, flags = message[0], message[1]
+        if version != VERSION:
+            raise EnvelopeError(f"message version {version} is not supported (expected {VERSION})")
+        if flags & ~KNOWN_FLAGS:
+            raise EnvelopeError(f"message has unknown flags 0x{flags:02x}")
+        if flags & ZSTD:
+            data = _decompress(data)
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:

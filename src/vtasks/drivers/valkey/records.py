@@ -73,12 +73,6 @@ def decode_message(msg: bytes | None) -> tuple[dict[str, Any], list[str]]:
             raise EnvelopeError(f"message body is a JSON {type(body).__name__}, not an object")
     except EnvelopeError as exc:
         return {name: kind() for name, kind in _BODY_TYPES.items()}, [f"message: {exc}"]
-    if (
-        type(body.get("args")) is list
-        and type(body.get("kwargs")) is dict
-        and type(body.get("options")) is dict
-    ):
-        return body, []  # as every message enqueue writes
     problems = []
     for name, kind in _BODY_TYPES.items():
         value = body.get(name)
@@ -112,12 +106,9 @@ def build_claim(
     """
     task_id, msg, attempts, worker_ids, errors, started, max_attempts, unique_key = row
     body, problems = decode_message(msg)
-    if worker_ids == b"[]":  # a first attempt
-        before: list[str] = []
-    else:
-        before, problem = decode_text("worker_ids", worker_ids)
-        if problem:
-            problems.append(problem)
+    before, problem = decode_text("worker_ids", worker_ids)
+    if problem:
+        problems.append(problem)
     earlier, problem = decode_text("errors", errors)
     if problem:
         problems.append(problem)
