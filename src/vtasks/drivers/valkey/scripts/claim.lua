@@ -66,10 +66,10 @@ while #out < limit do
                 started = now
             end
             redis.call('HSET', key, 'status', 'RUNNING', 'claimed_by', pid,
-                'attempts', tostring(attempts + 1), 'worker_ids', worker_ids,
+                'attempts', string.format('%d', attempts + 1), 'worker_ids', worker_ids,
                 'started_at', started, 'last_attempted_at', now)
             redis.call('ZADD', KEYS[3], now, id)
-            out[#out + 1] = {id, f[1], tostring(attempts), before, f[5] or '[]', started,
+            out[#out + 1] = {id, f[1], string.format('%d', attempts), before, f[5] or '[]', started,
                 f[7] or '1', f[8] or ''}
         end
     end

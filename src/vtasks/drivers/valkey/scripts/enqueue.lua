@@ -86,7 +86,9 @@ for i = 5, last_arg, 9 do
     end
     if taken then
         seq = seq + 1
-        local score = string.format('%.0f', (100 - priority) * 17592186044416 + seq)
+        -- '%d' (a C long; exact, as the score stays below 2^53): '%.0f' and tostring format
+        -- a double, several times the cost per message.
+        local score = string.format('%d', (100 - priority) * 17592186044416 + seq)
         local key = task_prefix .. id
         -- attempts, worker_ids and errors start absent: every reader takes 0 / [] for them.
         redis.call('HSET', key, 'msg', msg, 'score', score, 'status', 'READY',
