@@ -32,7 +32,7 @@ from harness.config import (
 )
 from harness.model import SystemResult
 from harness.report import RunInfo, merge, render_postgres, render_valkey
-from harness.runner import run_system
+from harness.runner import run_systems
 from harness.targets import judge, judge_valkey, p50, p99, process_rate, sync_rate
 
 
@@ -91,13 +91,12 @@ class Run:
     started: float
 
     def systems(self, family: str) -> list[SystemResult]:
-        results = []
-        for system in _chosen(self.args.systems, family):
-            print(f"{system.name} ({family}) ...", flush=True)
-            result = run_system(system, self.scale, self.server, self.broker,
-                                task_kind=self.args.task_kind, tune=not self.args.no_tune)  # fmt: skip
+        chosen = _chosen(self.args.systems, family)
+        print(f"{family}: {', '.join(s.name for s in chosen)}, phase by phase ...", flush=True)
+        results = run_systems(chosen, self.scale, self.server, self.broker,
+                              task_kind=self.args.task_kind, tune=not self.args.no_tune)  # fmt: skip
+        for result in results:
             print(_summary(result), flush=True)
-            results.append(result)
         return results
 
     def info(self, argv: Sequence[str], *, postgres: bool, on_valkey: bool) -> RunInfo:

@@ -129,3 +129,8 @@ class SystemResult:
     latency: Latency | None = None
     sleep: list[SleepRun] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    #: Every round of the repeated phases (``runner.ROUNDS``); the fields above keep the median.
+    sync_rounds: list[Rate] = field(default_factory=list)
+    async_rounds: list[Rate] = field(default_factory=list)
+    bulk_rounds: list[Rate] = field(default_factory=list)
+    process_rounds: list[ProcessRun] = field(default_factory=list)

@@ -56,11 +56,32 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines + [""]
 
 
+#: Where each repeated figure keeps its rounds (the median is the figure itself).
+_ROUNDS: dict[Getter, str] = {
+    sync_rate: "sync_rounds", async_rate: "async_rounds", bulk_rate: "bulk_rounds",
+    process_rate: "process_rounds",
+}  # fmt: skip
+ROUNDS_NOTE = (
+    "Median of the rounds shown; each round ran every system in turn, phase by phase, in an "
+    "alternating order."
+)
+
+
+def _rounds(result: SystemResult, get: Getter) -> str:
+    """Every round's figure, in the order they ran ("" for a single round)."""
+    rounds = getattr(result, _ROUNDS[get], [])
+    rates = [r.rate for r in rounds if r.rate is not None]
+    return " / ".join(_num(rate) for rate in rates) if len(rates) > 1 else ""
+
+
 def _rate_section(title: str, results: Sequence[SystemResult], get: Getter, note: str) -> list[str]:
     best = best_peer(results, get)
-    rows = [[r.name, _num(get(r)), _ratio(get(r), best), _missing(r, get)] for r in results]
-    return [f"## {title}", "", note, ""] + _table(
-        ["system", "tasks/s", "× fastest peer", "note"], rows
+    rows = [
+        [r.name, _num(get(r)), _ratio(get(r), best), _rounds(r, get), _missing(r, get)]
+        for r in results
+    ]
+    return [f"## {title}", "", f"{note} {ROUNDS_NOTE}", ""] + _table(
+        ["system", "tasks/s", "× fastest peer", "rounds", "note"], rows
     )
 
 
@@ -84,7 +105,8 @@ def _process_section(results: Sequence[SystemResult]) -> list[str]:
         p = r.process
         rows.append([
             r.name, str(p.concurrency) if p else "—", _num(process_rate(r)), _ratio(process_rate(r), best),
-            _num(p.steady_rate if p else None), _num(p.startup_seconds if p else None, 2),
+            _rounds(r, process_rate), _num(p.steady_rate if p else None),
+            _num(p.startup_seconds if p else None, 2),
             p.check.text() if p and p.check else _missing(r, process_rate),
         ])  # fmt: skip
     header = [
@@ -92,6 +114,7 @@ def _process_section(results: Sequence[SystemResult]) -> list[str]:
         "concurrency",
         "tasks/s",
         "× fastest peer",
+        "rounds",
         "steady tasks/s",
         "startup s",
         "check",
@@ -242,7 +265,8 @@ def _common_sections(results: Sequence[SystemResult], sync_note: str) -> list[st
                        "Calls of 1,000 tasks each: " + "; ".join(
                            f"{r.name} `{r.bulk_api}`" for r in results if r.bulk_api) + "."),
         "## 4. Process rate: one worker process, no-op tasks", "",
-        "Tasks/s = tasks ÷ (worker spawn → the last task's start); steady = first → last task (no start-up).", "",
+        "Tasks/s = tasks ÷ (worker spawn → the last task's start); steady = first → last task (no start-up). "
+        "The median round's run (its steady rate, start-up and check) is shown. " + ROUNDS_NOTE, "",
         *_process_section(results), *_tuning_section(results),
         "## 5. Pickup latency with an idle worker", "",
         "One task at a time; latency = the task body's start − the moment just before `enqueue()`.", "",

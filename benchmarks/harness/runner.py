@@ -1,4 +1,11 @@
-"""Run every phase for one system, one after another; a failing phase is recorded, not fatal."""
+"""Run the phases phase by phase, every system in turn; a failing phase is recorded, not fatal.
+
+This machine's speed drifts by tens of percent within minutes (a one-client redis-benchmark gave
+10,200 and 17,500 round trips/s an hour apart). Run system by system, whichever system ran during
+a slow spell lost; so each phase runs for every system before the next phase starts, and the
+short phases (enqueue one by one, sync and async; bulk enqueue + process) run ``ROUNDS`` times,
+the systems' order reversed each round, keeping each system's median round.
+"""
 
 from __future__ import annotations
 
@@ -29,35 +36,85 @@ def install_error(system: System) -> str:
     return f"{system.package} is not installed in the benchmark venv: {detail}"
 
 
-def run_system(
-    system: System,
+#: Rounds of the phases that take seconds, not minutes; the median round is kept.
+ROUNDS = 3
+REPEATED = ("sync enqueue", "async enqueue", "bulk enqueue + process")
+
+
+def run_systems(
+    systems: Sequence[System],
     scale: Scale,
     server: PgServer,
     broker: ValkeyServer,
     *,
     task_kind: str,
     tune: bool,
-) -> SystemResult:
-    result = SystemResult(
-        name=system.name, version=installed_version(system.package), settings=system.settings
-    )
-    if result.version is None:
-        result.errors["install"] = install_error(system)
-        return result
-    work = WORK_DIR / system.project
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    ctx = Context(system=system, scale=scale, server=server, broker=broker, task_kind=task_kind,
-                  tune=tune, db=f"vtasks_bench_{system.project}", work=work)  # fmt: skip
+) -> list[SystemResult]:
+    """Every phase for every system, phase by phase (see the module docstring)."""
+    results: list[SystemResult] = []
+    ready: list[tuple[Context, SystemResult]] = []
     try:
-        _step(result, "setup", lambda: _setup(ctx, result))
-        if "setup" not in result.errors:
-            for name, step in _steps(system):
-                print(f"  {system.name}: {name}", flush=True)
-                _step(result, name, lambda step=step: step(ctx, result))  # type: ignore[misc]
+        for system in systems:
+            result = SystemResult(
+                name=system.name, version=installed_version(system.package),
+                settings=system.settings,
+            )  # fmt: skip
+            results.append(result)
+            if result.version is None:
+                result.errors["install"] = install_error(system)
+                continue
+            work = WORK_DIR / system.project
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            ctx = Context(system=system, scale=scale, server=server, broker=broker,
+                          task_kind=task_kind, tune=tune, db=f"vtasks_bench_{system.project}",
+                          work=work)  # fmt: skip
+            ready.append((ctx, result))
+            _step(result, "setup", lambda ctx=ctx, result=result: _setup(ctx, result))  # type: ignore[misc]
+        for name, step in _all_steps([ctx.system for ctx, _ in ready]):
+            rounds = ROUNDS if name in REPEATED else 1
+            for round_ in range(rounds):
+                order = ready if round_ % 2 == 0 else ready[::-1]
+                for ctx, result in order:
+                    if "setup" in result.errors or name in result.errors:
+                        continue
+                    if name not in dict(_steps(ctx.system)):
+                        continue
+                    label = f" (round {round_ + 1} of {rounds})" if rounds > 1 else ""
+                    print(f"  {result.name}: {name}{label}", flush=True)
+                    _step(result, name, lambda step=step, ctx=ctx, result=result: step(ctx, result))  # type: ignore[misc]
+        for _, result in ready:
+            keep_medians(result)
     finally:
-        _teardown(ctx)
-    return result
+        for ctx, _ in ready:
+            _teardown(ctx)
+    return results
+
+
+def _all_steps(systems: Sequence[System]) -> list[tuple[str, Step]]:
+    """The phases any of ``systems`` runs, in order."""
+    steps: dict[str, Step] = {}
+    for system in systems:
+        steps.update(_steps(system))
+    return list(steps.items())
+
+
+def keep_medians(result: SystemResult) -> None:
+    """Of the repeated phases' rounds, keep each system's median round (by its rate)."""
+    if result.sync_rounds:
+        result.sync = _median(result.sync_rounds, lambda r: r.rate)
+    if result.async_rounds:
+        result.async_ = _median(result.async_rounds, lambda r: r.rate)
+    if result.bulk_rounds:
+        result.bulk = _median(result.bulk_rounds, lambda r: r.rate)
+    if result.process_rounds:
+        result.process = _median(result.process_rounds, lambda r: r.rate or 0.0)
+
+
+def _median[T](items: Sequence[T], key: Callable[[T], float]) -> T:
+    """The middle item by ``key`` (of an even count, the lower middle)."""
+    ordered = sorted(items, key=key)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def _step(result: SystemResult, name: str, action: Callable[[], None]) -> None:
@@ -109,15 +166,18 @@ def _stored_check(ctx: Context, result: SystemResult, label: str, expected: int)
 
 def step_sync(ctx: Context, result: SystemResult) -> None:
     ctx.reset()
-    result.sync = _enqueue(ctx, "sync", ctx.scale.sync_n, "s")
+    rate = _enqueue(ctx, "sync", ctx.scale.sync_n, "s")
     _stored_check(ctx, result, "sync", ctx.scale.sync_n)
+    if rate is not None:
+        result.sync_rounds.append(rate)
 
 
 def step_async(ctx: Context, result: SystemResult) -> None:
     ctx.reset()
-    result.async_ = _enqueue(ctx, "async", ctx.scale.async_n, "a")
-    if result.async_ is not None:
+    rate = _enqueue(ctx, "async", ctx.scale.async_n, "a")
+    if rate is not None:
         _stored_check(ctx, result, "async", ctx.scale.async_n)
+        result.async_rounds.append(rate)
 
 
 def _fill_queue(
@@ -153,9 +213,12 @@ def best_concurrency(system: System, tuning: Sequence[ProcessRun]) -> int:
 
 def step_process(ctx: Context, result: SystemResult) -> None:
     n = ctx.scale.process_n
-    result.bulk = _fill_queue(ctx, result, n, "p")
-    result.process = process_run(ctx, best_concurrency(ctx.system, result.tuning), n, "p")
-    if result.process.timed_out:
+    bulk = _fill_queue(ctx, result, n, "p")
+    if bulk is not None:
+        result.bulk_rounds.append(bulk)
+    run = process_run(ctx, best_concurrency(ctx.system, result.tuning), n, "p")
+    result.process_rounds.append(run)
+    if run.timed_out:
         raise StepError(f"not all {n} tasks ran within {ctx.scale.process_timeout:g}s")
 
 
