@@ -5,17 +5,39 @@ The error record is Django's ``TaskError`` shape (class path and traceback)."""
 from __future__ import annotations
 
 import traceback
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.core.signals import setting_changed
 from django.tasks import TaskResult, TaskResultStatus
 from django.tasks.base import Task as DjangoTask
 from django.tasks.base import TaskError
-from django.utils import timezone
 
 from vtasks.core.errors import TaskTimeout, UnknownTask
 from vtasks.core.retry import retry_delay
 from vtasks.drivers.base import Claim, Outcome
+
+#: ``settings.USE_TZ``, read once: reading it through Django's lazy settings object on every
+#: task cost more than the clock itself. Forgotten whenever the setting changes (tests).
+_use_tz: bool | None = None
+
+
+def _now() -> datetime:
+    """``django.utils.timezone.now()``, without a ``settings`` look-up per call."""
+    global _use_tz
+    if _use_tz is None:
+        _use_tz = bool(settings.USE_TZ)
+    return datetime.now(UTC) if _use_tz else datetime.now()
+
+
+def _forget_use_tz(*, setting: str, **kwargs: Any) -> None:
+    global _use_tz
+    if setting == "USE_TZ":
+        _use_tz = None
+
+
+setting_changed.connect(_forget_use_tz, dispatch_uid="vtasks.outcomes.forget_use_tz")
 
 
 def error_record(exc: BaseException) -> dict[str, str]:
@@ -34,7 +56,7 @@ def failure(
     backend: Any, task: DjangoTask, claim: Claim, result: TaskResult, exc: BaseException
 ) -> Outcome:
     """Record the failed attempt on ``result`` and decide: retry (READY) or dead letter (FAILED)."""
-    now = timezone.now()
+    now = _now()
     error = error_record(exc)
     result.errors.append(TaskError(**error))
     backoff = backend.backoff_for(task) if hasattr(backend, "backoff_for") else None
@@ -60,7 +82,7 @@ def success(
     backend: Any, task: DjangoTask, claim: Claim, result: TaskResult, value: Any, text: str
 ) -> Outcome:
     """``value``: the normalised return value; ``text``: it as JSON (``codec.encode_return``)."""
-    now = timezone.now()
+    now = _now()
     object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
     object.__setattr__(result, "finished_at", now)
     object.__setattr__(result, "_return_value", value)
@@ -76,7 +98,7 @@ def unknown_backend(alias: str) -> UnknownTask:
 
 def unrunnable(backend: Any | None, claim: Claim, exc: Exception) -> Outcome:
     """A message that names no runnable task fails at once: retrying cannot help."""
-    now = timezone.now()
+    now = _now()
     ttl = backend.options.get("FAILED_RESULT_TTL") if backend is not None else None
     expires_at = expiry(ttl, now)
     return Outcome(
