@@ -227,3 +227,13 @@ async def _close_at_shutdown(clients: dict[str, Any]) -> AsyncGenerator[None]:
         for client in list(clients.values()):
             await client.aclose()  # clients and lanes alike
         clients.clear()
+
+
+def for_blocking(spec: ConnectionSpec | None, blocking_timeout: float) -> ConnectionSpec | None:
+    """``spec`` with a ``socket_timeout`` past ``blocking_timeout`` (else every idle blocking wait
+    would end in a timeout error); ``spec`` itself when it has none or a longer one."""
+    timeout = None if spec is None else spec.connection_kwargs.get("socket_timeout")
+    if spec is None or timeout is None or timeout > blocking_timeout + 1.0:
+        return spec
+    kwargs = {**spec.connection_kwargs, "socket_timeout": blocking_timeout + 1.0}
+    return ConnectionSpec(connection_class=spec.connection_class, connection_kwargs=kwargs)

@@ -14,30 +14,24 @@ returns those first, without a round trip. Polling stays the correctness path. E
 retries, recoveries, hand-backs, resumes and manual retries push wake tokens. Timestamps come
 from Python, as in the SQL drivers (the idle deadlines of hand-off excepted: server time).
 
-``recover_dead`` cannot see the process table and a queue's claims in one script (different hash
-slots), so it goes in steps: ``prune.lua`` drops the stale processes and lists the live ones and
-the known queues; ``find_orphans.lua`` lists each queue's RUNNING records whose claimer is not
-live; the claimers are checked once more against the process table (one that registered after the
-prune is alive, not an orphan's owner); ``finish.lua`` releases the rest, fenced on the claimer.
-Concurrency slots (one hash per key, ``keys.concurrency_slots``) whose holder is not alive are
-freed the same way: listed, re-checked against the process table, removed fenced on the holder.
+``recover_dead`` goes in steps (``recovery.py``): no one script sees the process table and a
+queue's claims. Concurrency slots live in ``slots.py``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from django.utils import timezone
 
+from vtasks.config import env
 from vtasks.core.errors import ConfigError
 from vtasks.core.selectors import is_selector
 from vtasks.drivers.base import Claim, ClaimRef, Outcome, ProcessInfo, Recovered
-from vtasks.drivers.records import worker_lost_error
 from vtasks.drivers.valkey import client as _client
 from vtasks.drivers.valkey.exchange import AsyncExchange
 from vtasks.drivers.valkey.finished import FINISHED_TTL
@@ -47,7 +41,8 @@ from vtasks.drivers.valkey.keys import (
     global_keys,
     queue_keys,
 )
-from vtasks.drivers.valkey.records import build_claim, decode_text, from_us, to_us
+from vtasks.drivers.valkey.records import build_claim, from_us, outcome_args, to_us
+from vtasks.drivers.valkey.recovery import recover_dead
 from vtasks.drivers.valkey.scripts import SCRIPTS, WAKE_CAP, Call, arun
 from vtasks.drivers.valkey.slots import SlotStore
 from vtasks.drivers.valkey.wake import WakeListener
@@ -55,26 +50,16 @@ from vtasks.wire import codec
 
 logger = logging.getLogger("vtasks.valkey")
 
-#: Environment variable: how many failed tasks each queue's dead-letter store keeps (default 1000).
-DLQ_CAP_ENV = "VTASKS_DLQ_CAP"
+#: How many failed tasks each queue's dead-letter store keeps unless ``VTASKS_DLQ_CAP`` says.
 DEFAULT_DLQ_CAP = 1000
 #: Delayed messages a claim promotes at most per call (the rest on the next one).
 PROMOTE_MAX = 1000
 
 
 def dlq_cap_from_env() -> int:
-    raw = os.environ.get(DLQ_CAP_ENV)
-    if raw is None:
-        return DEFAULT_DLQ_CAP
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(
-            f"environment variable {DLQ_CAP_ENV}: must be a whole number >= 1, got {raw!r}"
-        )
-    return value
+    """``VTASKS_DLQ_CAP`` (read and checked by ``config.env``), else ``DEFAULT_DLQ_CAP``."""
+    value = env.value(env.DLQ_CAP_SETTING)
+    return DEFAULT_DLQ_CAP if value is None else int(value)
 
 
 class ValkeyDriver:
@@ -95,7 +80,7 @@ class ValkeyDriver:
             raise ConfigError("ValkeyDriver needs a URL or a connection spec")
         self.url = url
         self.cluster = _client.parse_url(url, cluster)[1] if url is not None else False
-        self.connection = _for_blocking(connection, blocking_timeout)
+        self.connection = _client.for_blocking(connection, blocking_timeout)
         self.prefix = prefix
         self.blocking_timeout = blocking_timeout
         self.dlq_cap = dlq_cap if dlq_cap is not None else dlq_cap_from_env()
@@ -234,7 +219,7 @@ class ValkeyDriver:
         if not outcomes:
             return []
         applied = await self._finish(
-            [(o.claim.queue_name, _outcome_args(o, process_id)) for o in outcomes]
+            [(o.claim.queue_name, outcome_args(o, process_id)) for o in outcomes]
         )
         return [o.claim.id for o, ok in zip(outcomes, applied, strict=True) if not ok]
 
@@ -408,90 +393,8 @@ class ValkeyDriver:
         await self._run([Call(SCRIPTS["deregister"], (self.keys.processes,), args)])
 
     async def recover_dead(self, alive_threshold: float) -> Recovered:
-        now = timezone.now()
-        cutoff = to_us(now - timedelta(seconds=alive_threshold))
-        prune = Call(
-            SCRIPTS["prune"], (self.keys.processes, self.keys.queues, self.keys.concurrency_keys),
-            (self.keys.process_prefix, cutoff),
-        )  # fmt: skip
-        [[dead, live, queues, limited_keys]] = await self._run([prune])
-        dead_ids = [d.decode() for d in dead]
-        if limited_keys:
-            await self._slots().reap(sorted(k.decode() for k in limited_keys), live, cutoff)
-        queue_names = sorted(q.decode() for q in queues)
-        if dead_ids:  # hand-offs that never reached them: back uncounted (handoff.py)
-            await self._run([
-                Call(
-                    SCRIPTS["reclaim"],
-                    (k.ready, k.running, k.wake, k.idle, k.inbox(dead)),
-                    (k.task_prefix, dead, WAKE_CAP),
-                )
-                for dead in dead_ids
-                for k in (queue_keys(self.prefix, q) for q in queue_names)
-            ])  # fmt: skip
-        finds = [
-            Call(
-                SCRIPTS["find_orphans"],
-                (queue_keys(self.prefix, q).running,),
-                (queue_keys(self.prefix, q).task_prefix, *live),
-            )  # fmt: skip
-            for q in queue_names
-        ]
-        found = await self._run(finds) if finds else []
-        orphans = [(q, row) for q, rows in zip(queue_names, found, strict=True) for row in rows]
-        orphans = await self._still_orphaned(orphans, cutoff)
-        if not orphans:
-            return Recovered(processes=dead_ids, requeued=[], failed=[])
-        batch = [(queue, _orphan_args(row, now)) for queue, row in orphans]
-        applied = await self._finish(batch)
-        done = [(args[0], args[3]) for (_, args), ok in zip(batch, applied, strict=True) if ok]
-        return Recovered(
-            processes=dead_ids,
-            requeued=[task_id for task_id, status in done if status == "READY"],
-            failed=[task_id for task_id, status in done if status == "FAILED"],
+        if self._client is None:
+            raise RuntimeError("ValkeyDriver.open() was not awaited")
+        return await recover_dead(
+            self._client, self._run, self._finish, self._slots(), self.prefix, alive_threshold
         )
-
-    async def _still_orphaned(
-        self, orphans: list[tuple[str, list[Any]]], cutoff: int
-    ) -> list[tuple[str, list[Any]]]:
-        """Drop orphans whose claimer is alive after all (it registered after the prune)."""
-        if not orphans:
-            return []
-        claimers = sorted({row[1].decode() for _, row in orphans})
-        scores = await self._client.zmscore(self.keys.processes, claimers)
-        alive = {c for c, s in zip(claimers, scores, strict=True) if s is not None and s >= cutoff}
-        return [(q, row) for q, row in orphans if row[1].decode() not in alive]
-
-
-def _for_blocking(
-    spec: _client.ConnectionSpec | None, blocking_timeout: float
-) -> _client.ConnectionSpec | None:
-    timeout = None if spec is None else spec.connection_kwargs.get("socket_timeout")
-    if spec is None or timeout is None or timeout > blocking_timeout + 1.0:
-        return spec
-    kwargs = {**spec.connection_kwargs, "socket_timeout": blocking_timeout + 1.0}
-    return _client.ConnectionSpec(connection_class=spec.connection_class, connection_kwargs=kwargs)
-
-
-def _outcome_args(outcome: Outcome, process_id: str) -> list[Any]:
-    """``finish.lua``'s nine values for one outcome."""
-    claim = outcome.claim
-    errors = claim.errors + [outcome.error] if outcome.error else claim.errors
-    final = outcome.status != "READY"
-    at = outcome.finished_at if final else (outcome.retry_at or outcome.finished_at)
-    expires = outcome.expires_at if final else None
-    drop = expires is not None and expires <= outcome.finished_at
-    return [
-        claim.id, process_id, claim.attempt, outcome.status, codec.dumps(errors), to_us(at),
-        outcome.return_value if outcome.status == "SUCCESSFUL" and outcome.return_value else "",
-        to_us(expires) if expires is not None else "", "1" if drop else "0",
-    ]  # fmt: skip
-
-
-def _orphan_args(row: list[Any], now: datetime) -> list[Any]:
-    """A dead claimer's claim as a failed attempt: READY again while attempts remain."""
-    task_id, claimed_by, attempts, max_attempts, errors = (v.decode() for v in row)
-    status = "READY" if int(attempts) < int(max_attempts) else "FAILED"
-    earlier, _ = decode_text("errors", errors)  # a malformed list must not stop recovery
-    errors_json = codec.dumps(earlier + [worker_lost_error(claimed_by)])
-    return [task_id, claimed_by, attempts, status, errors_json, to_us(now), "", "", "0"]

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from vtasks.core.errors import EnvelopeError
-from vtasks.drivers.base import Claim
+from vtasks.drivers.base import Claim, Outcome
 from vtasks.wire import codec, envelope
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -164,3 +164,18 @@ def record_view(task_id: str, fields: dict[bytes, bytes]) -> dict[str, Any]:
         "return_value": text("return_value"), "claimed_by": text("claimed_by"),
         "unique_key": text("unique_key"),
     }  # fmt: skip
+
+
+def outcome_args(outcome: Outcome, process_id: str) -> list[Any]:
+    """``finish.lua``'s nine values for one outcome."""
+    claim = outcome.claim
+    errors = claim.errors + [outcome.error] if outcome.error else claim.errors
+    final = outcome.status != "READY"
+    at = outcome.finished_at if final else (outcome.retry_at or outcome.finished_at)
+    expires = outcome.expires_at if final else None
+    drop = expires is not None and expires <= outcome.finished_at
+    return [
+        claim.id, process_id, claim.attempt, outcome.status, codec.dumps(errors), to_us(at),
+        outcome.return_value if outcome.status == "SUCCESSFUL" and outcome.return_value else "",
+        to_us(expires) if expires is not None else "", "1" if drop else "0",
+    ]  # fmt: skip
