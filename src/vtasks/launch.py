@@ -17,7 +17,7 @@ from vtasks.runtime import exitcodes, readiness
 from vtasks.runtime.identity import process_id
 from vtasks.runtime.registration import SupervisorRow
 from vtasks.runtime.topology import ChildSpec
-from vtasks.runtime.worker import WorkerSettings
+from vtasks.runtime.worker_settings import WorkerSettings
 
 logger = logging.getLogger("vtasks.supervisor")
 

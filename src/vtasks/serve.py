@@ -29,7 +29,8 @@ from vtasks.runtime import batches
 from vtasks.runtime.batches import parse_batch_queues
 from vtasks.runtime.identity import process_id
 from vtasks.runtime.threads import ThreadRunner
-from vtasks.runtime.worker import Observer, Worker, WorkerSettings
+from vtasks.runtime.worker import Worker
+from vtasks.runtime.worker_settings import Observer, WorkerSettings
 
 logger = logging.getLogger("vtasks.worker")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from vtasks.config.models import Topology
 from vtasks.runtime.batches import BatchQueue
-from vtasks.runtime.worker import WorkerSettings
+from vtasks.runtime.worker_settings import WorkerSettings
 
 #: The health file in the metric sample directory when the topology names none.
 HEALTH_NAME = "health.json"
