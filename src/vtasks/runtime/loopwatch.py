@@ -31,7 +31,7 @@ class BlockObserver(Protocol):
         ...
 
 
-Source = tuple[Mapping[asyncio.Task[Any], Claim], BlockObserver | None]
+Source = tuple[Mapping[asyncio.Future[Any], Claim], BlockObserver | None]
 
 
 class LoopWatch:
@@ -136,7 +136,7 @@ _watches: dict[asyncio.AbstractEventLoop, LoopWatch] = {}
 
 
 def watch(
-    threshold: float, running: Mapping[asyncio.Task[Any], Claim],
+    threshold: float, running: Mapping[asyncio.Future[Any], Claim],
     observer: BlockObserver | None = None,
 ) -> Callable[[], None]:  # fmt: skip
     """Watch the running loop for ``running``'s tasks (``threshold <= 0``: not at all). Returns

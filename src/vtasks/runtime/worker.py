@@ -7,6 +7,7 @@ Polling stays the correctness path; a driver's ``wait_for_work`` only makes it f
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -15,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from vtasks.core import selectors
 from vtasks.core.errors import ConcurrencyLimited
@@ -43,7 +45,8 @@ class Worker:
         self.processed = 0
         #: Claims returned unfinished at shutdown (a sync one may still hold a thread).
         self.handed_back = 0
-        self._running: dict[asyncio.Task[None], Claim] = {}
+        #: The attempts holding a slot: an asyncio task, or a thread's future (``Executor.start``).
+        self._running: dict[asyncio.Future[Any], Claim] = {}
         #: Claimed, not started yet (see ``WorkerSettings.prefetch``).
         self._buffer: deque[Claim] = deque()
         #: Monotonic times of recent finishes, for the adaptive prefetch depth.
@@ -252,12 +255,29 @@ class Worker:
 
     # -- running -------------------------------------------------------------------------------
     def _start(self, claim: Claim) -> None:
-        job = asyncio.create_task(self._execute(claim))
-        self._running[job] = claim
+        started = self.executor.start(claim)
+        if started is None:
+            job = asyncio.create_task(self._execute(claim))
+            self._running[job] = claim
+            return
+        self._running[started] = claim
+        started.add_done_callback(functools.partial(self._ended, claim))
 
-    async def _execute(self, claim: Claim) -> None:
+    def _ended(self, claim: Claim, started: asyncio.Future[Outcome]) -> None:
+        """An attempt ``Executor.start`` began has ended: as ``_execute`` goes on after ``run``."""
+        if not started.cancelled() and started.exception() is not None:
+            # Rare: ``_execute`` hands it back, then frees the slot; its task takes the place.
+            job = asyncio.create_task(self._execute(claim, started))
+            self._running[job] = self._running.pop(started, claim)
+            return
+        self._freed(started)
+        if not started.cancelled():  # cancelled: shutdown, and ``_drain`` hands it back
+            self._record(started.result())
+
+    async def _execute(self, claim: Claim, started: asyncio.Future[Outcome] | None = None) -> None:
+        """Run ``claim`` to its outcome (``started``: an attempt begun by ``Executor.start``)."""
         try:
-            outcome = await self.executor.run(claim)
+            outcome = await (self.executor.run(claim) if started is None else started)
         except asyncio.CancelledError:
             return  # Shutdown: _drain hands it back.
         except KeyboardInterrupt:
@@ -270,11 +290,18 @@ class Worker:
             await self._hand_back([claim])
             return
         finally:
-            self._running.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
-            self._finishes.append(time.monotonic())
-            if self._buffer and not self._stopping.is_set():
-                self._start(self._buffer.popleft())
-            self._slot_freed.set()
+            self._freed(asyncio.current_task())
+        self._record(outcome)
+
+    def _freed(self, job: asyncio.Future[Any] | None) -> None:
+        """``job`` holds its slot no more: start the next held claim in it."""
+        self._running.pop(job, None)  # type: ignore[arg-type]
+        self._finishes.append(time.monotonic())
+        if self._buffer and not self._stopping.is_set():
+            self._start(self._buffer.popleft())
+        self._slot_freed.set()
+
+    def _record(self, outcome: Outcome) -> None:
         self._outcomes.append(outcome)
         self._flush_wanted.set()
         self.processed += 1

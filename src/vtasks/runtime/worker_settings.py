@@ -5,6 +5,7 @@ topology and the launchers can name them without importing the worker itself.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -15,6 +16,11 @@ from vtasks.runtime.batches import BatchQueue
 
 class Executor(Protocol):
     async def run(self, claim: Claim) -> Outcome: ...
+
+    def start(self, claim: Claim) -> asyncio.Future[Outcome] | None:
+        """``claim`` started without a coroutine when it can be (its outcome's future), else
+        ``None`` (then the worker awaits ``run``)."""
+        ...
 
     async def run_batch(self, claims: list[Claim]) -> list[Outcome]: ...
 
