@@ -14,8 +14,6 @@ import inspect
 import threading
 from typing import Any
 
-from django.db import close_old_connections
-from django.db.backends.signals import connection_created
 from django.dispatch import Signal
 from django.tasks import TaskContext, TaskResult, TaskResultStatus, task_backends
 from django.tasks.base import Task as DjangoTask
@@ -36,6 +34,7 @@ from vtasks.outcomes import (
     unrunnable,
 )
 from vtasks.runtime.threads import ThreadRunner
+from vtasks.task_threads import close_connections_if_used
 from vtasks.wire import codec
 
 
@@ -256,7 +255,7 @@ def _attempt_in_thread(
         _tell(task_finished, backend, result)
         return outcome
     finally:
-        _close_old_connections()
+        close_connections_if_used()
 
 
 def _stops_the_worker(exc: BaseException) -> bool:
@@ -285,35 +284,7 @@ def _call_in_thread(func: Any, args: list[Any]) -> Any:
     try:
         return func(*args)
     finally:
-        _close_old_connections()
-
-
-class _ThreadState(threading.local):
-    #: Set in each thread that ever opened a database connection. A class default, not
-    #: ``getattr(..., False)``: a missing thread-local attribute raises (and formats) an
-    #: ``AttributeError`` inside ``getattr``, ~4,000 instructions after every task.
-    connected = False
-
-
-_this_thread = _ThreadState()
-
-
-def _note_connection(sender: Any, **kwargs: Any) -> None:
-    _this_thread.connected = True
-
-
-connection_created.connect(_note_connection, dispatch_uid="vtasks.execution.note_connection")
-
-
-def _close_old_connections() -> None:
-    """Django's ``close_old_connections`` after a sync task, in a thread that ever connected.
-
-    Django's looks up every database alias in the thread's connections, and each alias the thread
-    never used costs an ``AttributeError`` on the way: ~14,000 instructions after every task that
-    never touched a database. A thread that never connected has nothing to close.
-    """
-    if _this_thread.connected:
-        close_old_connections()
+        close_connections_if_used()
 
 
 def _call_args(task: DjangoTask, result: TaskResult, claim: Claim) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from vtasks import execution
+from vtasks import task_threads
 
 
 def _in_a_new_thread(fn: Any) -> None:
@@ -31,21 +31,21 @@ def test_a_thread_that_never_connected_skips_djangos_cleanup(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(execution, "close_old_connections", lambda: calls.append("closed"))
-    _in_a_new_thread(execution._close_old_connections)
+    monkeypatch.setattr(task_threads, "close_old_connections", lambda: calls.append("closed"))
+    _in_a_new_thread(task_threads.close_connections_if_used)
     assert calls == []
 
 
 def test_a_thread_that_connected_runs_djangos_cleanup(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(execution, "close_old_connections", lambda: calls.append("closed"))
+    monkeypatch.setattr(task_threads, "close_old_connections", lambda: calls.append("closed"))
 
     def use_the_database() -> None:
         try:
             with connections["default"].cursor() as cursor:
                 cursor.execute("SELECT 1")
-            execution._close_old_connections()
-            execution._close_old_connections()
+            task_threads.close_connections_if_used()
+            task_threads.close_connections_if_used()
         finally:
             connections["default"].close()
 

@@ -17,7 +17,7 @@ from tests import tasks
 task_backends["default"].get_result  # the backend is built
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in {"uvloop", "prometheus_client"}
                 or m.startswith(("vtasks.runtime", "vtasks.serve", "vtasks.launch", "vtasks.execution",
-                                 "vtasks.drivers.postgres")))
+                                 "vtasks.task_threads", "vtasks.drivers.postgres")))
 print(",".join(loaded))
 """
 
@@ -39,7 +39,7 @@ def test_lower_layers_do_not_import_higher_ones():
         "core": 0, "wire": 1, "config": 1, "drivers": 2, "observability": 2, "runtime": 3,
         "backends": 4, "task": 4, "execution": 4, "serve": 4, "launch": 4, "ops": 4, "management": 4,
         "asgi": 4, "asyncmode": 4, "embedded": 4, "compat": 4, "contrib": 4, "admin": 4,
-        "scheduler": 4, "schedules": 4, "outcomes": 4,
+        "scheduler": 4, "schedules": 4, "outcomes": 4, "task_threads": 4,
         "sidecar": 4, "benchmarking": 4, "routers": 4, "worker_setup": 4, "urls_empty": 4,
         "cli": 5,
     }  # fmt: skip
