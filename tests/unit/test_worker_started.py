@@ -64,7 +64,7 @@ async def test_a_result_is_recorded_and_the_slot_freed():
     outcome = Outcome(claim, "SUCCESSFUL", datetime.now(UTC), "null")
     executor.started["a"].set_result(outcome)
     await _turns()
-    assert not worker._running and worker._outcomes == [outcome] and worker.processed == 1
+    assert not worker._running and worker.recorder.pending == [outcome] and worker.processed == 1
     assert worker._slot_freed.is_set()
 
 
@@ -77,7 +77,7 @@ async def test_an_error_hands_the_claim_back_before_its_slot_frees():
     assert not worker._slot_freed.is_set()
     driver.release.set()
     await _turns()
-    assert driver.handed_back == ["b"] and not worker._running and not worker._outcomes
+    assert driver.handed_back == ["b"] and not worker._running and not worker.recorder.pending
     assert worker._slot_freed.is_set() and not worker._stopping.is_set()
 
 
@@ -96,5 +96,5 @@ async def test_a_cancelled_attempt_is_left_to_the_drain():
     worker._start(_claim("d"))
     executor.started["d"].cancel()
     await _turns()
-    assert not worker._running and not worker._outcomes and driver.handed_back == []
+    assert not worker._running and not worker.recorder.pending and driver.handed_back == []
     assert worker.processed == 0

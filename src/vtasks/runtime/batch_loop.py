@@ -66,7 +66,9 @@ class BatchLoop:
                     await self._run_batch(claims)
                     continue
                 if not held and worker.settings.burst:
-                    await worker._flush_now()  # a retry must be stored before the queue looks empty
+                    await (
+                        worker.recorder.flush()
+                    )  # a retry must be stored before the queue looks empty
                     due = await worker.driver.next_due([queue])
                     if due is None:
                         return
@@ -97,8 +99,7 @@ class BatchLoop:
             )
             await worker._hand_back(claims)
             return
-        worker._outcomes.extend(outcomes)
-        worker._flush_wanted.set()
+        worker.recorder.extend(outcomes)
         worker.processed += len(outcomes)
 
 

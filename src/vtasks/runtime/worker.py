@@ -1,7 +1,6 @@
-"""The asyncio worker: claim up to free capacity, run, finish in batches, heartbeat, recover the dead.
-
-Claims and finishes batch themselves: while one round trip is in flight, the next batch collects.
-Polling stays the correctness path; a driver's ``wait_for_work`` only makes it faster.
+"""The asyncio worker: claim up to free capacity, run, record outcomes in batches (``recorder``),
+heartbeat and recover the dead (``liveness``). While one claim or finish round trip is in flight,
+the next batch collects. Polling stays the correctness path; ``wait_for_work`` only speeds it up.
 """
 
 from __future__ import annotations
@@ -10,11 +9,9 @@ import asyncio
 import functools
 import logging
 import os
-import random
 import socket
 import time
 from collections import deque
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +21,9 @@ from vtasks.drivers.base import Claim, Driver, Outcome, ProcessInfo
 from vtasks.runtime import exitcodes
 from vtasks.runtime.admission import HeldSlots, admit, limited
 from vtasks.runtime.batch_loop import BatchLoop
+from vtasks.runtime.liveness import keep_alive
 from vtasks.runtime.loopwatch import watch
+from vtasks.runtime.recorder import OutcomeRecorder
 from vtasks.runtime.selection import QueuePlan
 from vtasks.runtime.worker_settings import Executor, Observer, WorkerSettings
 
@@ -51,18 +50,15 @@ class Worker:
         self._buffer: deque[Claim] = deque()
         #: Monotonic times of recent finishes, for the adaptive prefetch depth.
         self._finishes: deque[float] = deque()
-        self._outcomes: list[Outcome] = []
-        self._flush_wanted = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
-        # Held while a batch is being recorded: a second flusher waits for it to land.
-        self._flush_lock = asyncio.Lock()
         self._fenced_out = False
         self._slots = HeldSlots(driver, process_id)
+        self.recorder = OutcomeRecorder(
+            driver, process_id, self._slots, self._release_slots, observer, self._running.values
+        )
         #: Queues of claims that failed in flight: the store may hold claims for us there.
         self._claims_unsure: set[str] = set()
-        #: Ids of the outcomes being recorded right now.
-        self._recording: set[str] = set()
         #: Claims of the claim loop whose admission failed (the store was down): tried again.
         self._unadmitted: list[Claim] = []
 
@@ -78,8 +74,10 @@ class Worker:
             queues=list(self.settings.queues), meta={"concurrency": self.settings.concurrency},
         )  # fmt: skip
         await self.driver.register(info)
-        flusher = asyncio.create_task(self._flush_loop())
-        heart = asyncio.create_task(self._heartbeat_loop())
+        flusher = asyncio.create_task(
+            self.recorder.loop(lambda: self._stopping.is_set() and not self._running)
+        )
+        heart = asyncio.create_task(keep_alive(self))
         batched = {q: b for q, b in self.settings.batch_queues.items() if q in self.settings.queues}
         batchers = [asyncio.create_task(BatchLoop(self, q, b).run()) for q, b in batched.items()]
         entries = [q for q in self.settings.queues if q not in batched]
@@ -100,7 +98,7 @@ class Worker:
                 batcher.cancel()
             await asyncio.gather(*batchers, return_exceptions=True)
             heart.cancel()
-            self._flush_wanted.set()
+            self.recorder.wanted.set()
             self._stopping.set()
             await asyncio.gather(heart, return_exceptions=True)
             await flusher
@@ -174,8 +172,7 @@ class Worker:
         known = {claim.id for claim in self._running.values()}
         known.update(claim.id for claim in self._buffer)
         known.update(claim.id for claim in self._unadmitted)
-        known.update(outcome.claim.id for outcome in self._outcomes)
-        known.update(self._recording)
+        known |= self.recorder.ids()
         stranded = [ref for ref in held if ref.id not in known]
         self._claims_unsure.difference_update(queues)
         if stranded:
@@ -243,14 +240,14 @@ class Worker:
             logger.exception("vtasks: could not read the next due time; polling")
             due = None
         if due is not None:
-            timeout = max(0.0, min(timeout, (due - _now(due)).total_seconds()))
+            timeout = max(0.0, min(timeout, (due - datetime.now(due.tzinfo)).total_seconds()))
         if timeout <= 0:
             return
         self._slot_freed.clear()
         await self._wait_for_work_or(self._slot_freed, queues, timeout)
 
     async def _queues_empty(self, queues: list[str]) -> bool:
-        await self._flush_now()
+        await self.recorder.flush()
         return not self._running and not self._buffer and await self.driver.next_due(queues) is None
 
     # -- running -------------------------------------------------------------------------------
@@ -302,8 +299,7 @@ class Worker:
         self._slot_freed.set()
 
     def _record(self, outcome: Outcome) -> None:
-        self._outcomes.append(outcome)
-        self._flush_wanted.set()
+        self.recorder.add(outcome)
         self.processed += 1
 
     async def _drain(self) -> None:
@@ -319,7 +315,7 @@ class Worker:
             job.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
         self._running.clear()
-        await self._flush_now()
+        await self.recorder.flush()
         if leftover and not self._fenced_out:
             logger.warning("vtasks: handing back %d unfinished task(s)", len(leftover))
             self.handed_back += len(leftover)
@@ -376,10 +372,8 @@ class Worker:
                 f"not run: {limit} task(s) with the concurrency key {key!r} were already "
                 "running (on_conflict='discard')"
             )
-            self._outcomes.append(self.executor.refuse(claim, exc))
+            self.recorder.add(self.executor.refuse(claim, exc))
             self.processed += 1
-        if admission.discarded:
-            self._flush_wanted.set()
         return admission.admitted
 
     async def _defer(self, blocked: list[Claim], unadmitted: list[Claim]) -> None:
@@ -400,79 +394,3 @@ class Worker:
         if self._slots.held:
             self._slots.release_later(claims)
             await self._release_slots()
-
-    # -- finishing -----------------------------------------------------------------------------
-    async def _flush_loop(self) -> None:
-        while True:
-            await self._flush_wanted.wait()
-            self._flush_wanted.clear()
-            await self._flush_now()
-            if self._stopping.is_set() and not self._running and not self._outcomes:
-                return
-
-    async def _flush_now(self) -> None:
-        """Record pending outcomes; returns only once none is pending or in flight."""
-        async with self._flush_lock:
-            while self._outcomes:
-                batch, self._outcomes = self._outcomes, []
-                self._recording = {outcome.claim.id for outcome in batch}
-                try:
-                    refused = await self.driver.finish(batch, self.process_id)
-                except Exception:
-                    logger.exception("vtasks: could not record %d outcome(s); retrying", len(batch))
-                    self._outcomes[:0] = batch
-                    await asyncio.sleep(1.0)
-                    continue
-                finally:
-                    self._recording = set()
-                if refused:
-                    logger.warning(
-                        "vtasks: %d outcome(s) refused: their claims were released", len(refused)
-                    )
-                if self._slots.held:
-                    self._slots.release_later(outcome.claim for outcome in batch)
-                if self._slots.pending:
-                    await self._release_slots()
-                if self.observer is not None:
-                    self._observe(batch, refused)
-
-    def _observe(self, batch: list[Outcome], refused: Sequence[str]) -> None:
-        """Metrics for a recorded batch (after ``finish``: a batch retried is counted once)."""
-        assert self.observer is not None
-        if refused:
-            gone = set(refused)
-            batch = [outcome for outcome in batch if outcome.claim.id not in gone]
-        try:
-            self.observer.finished(batch)
-            self.observer.running(self._running.values())
-        except Exception:  # metrics must never stop the recording of outcomes
-            logger.exception("vtasks: could not record metrics for %d outcome(s)", len(batch))
-
-    # -- liveness ------------------------------------------------------------------------------
-    async def _heartbeat_loop(self) -> None:
-        interval = self.settings.heartbeat_interval
-        while True:
-            await asyncio.sleep(interval * random.uniform(0.8, 1.0))
-            try:
-                if not await self.driver.heartbeat(self.process_id):
-                    logger.error("vtasks: this process was pruned from the process table; stopping")
-                    self._fenced_out = True
-                    self.stop()
-                    return
-                if self._slots.pending:
-                    await self._release_slots()
-                recovered = await self.driver.recover_dead(self.settings.alive_threshold)
-                if self.observer is not None:
-                    self.observer.running(self._running.values())
-                    self.observer.recovered(len(recovered.requeued), len(recovered.failed))
-                if recovered.requeued or recovered.failed:
-                    logger.warning(
-                        "vtasks: recovered dead process(es) %s: %d requeued, %d failed",
-                        recovered.processes, len(recovered.requeued), len(recovered.failed),
-                    )  # fmt: skip
-            except Exception:
-                logger.exception("vtasks: heartbeat failed; will retry")
-
-
-def _now(like: datetime) -> datetime:
-    return datetime.now(like.tzinfo)
