@@ -14,22 +14,18 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
-from django.db import IntegrityError, close_old_connections, connections, transaction
+from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from vtasks.drivers.base import Claim, ClaimRef, Outcome, ProcessInfo, Recovered
 from vtasks.drivers.paused import PausedQueues
-from vtasks.drivers.records import (
-    claim_from_row,
-    decode_stored,
-    defer_changes,
-    outcome_changes,
-    worker_lost_error,
-)
+from vtasks.drivers.records import claim_from_row, defer_changes, outcome_changes
+from vtasks.drivers.sql import slots
 from vtasks.drivers.sql.queries import QUERIES
+from vtasks.drivers.sql.recovery import recover_dead
 from vtasks.wire import codec
 
 T = TypeVar("T")
@@ -263,64 +259,18 @@ class SqlDriver:
                 )
             )
 
-    # -- concurrency slots ---------------------------------------------------------------------
-    def _slots(self) -> Any:
-        from vtasks.models import ConcurrencySlot
-
-        return ConcurrencySlot.objects.using(self.db_alias)
-
+    # -- concurrency slots (slots.py) ----------------------------------------------------------
     async def acquire_slots(
         self, requests: Sequence[tuple[str, str, int]], process_id: str
     ) -> list[bool]:
         if not requests:
             return []
-        return await self._run(lambda: self._acquire_all(requests, process_id))
+        return await self._run(lambda: slots.acquire_all(self.db_alias, requests, process_id))
 
-    def _acquire_all(self, requests: Sequence[tuple[str, str, int]], process_id: str) -> list[bool]:
-        """One read of the keys' slots, then an insert (in a savepoint) per request that may fit:
-        a lost race (MySQL, PostgreSQL) means not this time. Keys go in order, so two workers'
-        inserts lock the unique index in the same order (no deadlock)."""
-        got = [False] * len(requests)
-        by_key: dict[str, list[int]] = defaultdict(list)
-        for index, (_, key, _) in enumerate(requests):
-            by_key[key].append(index)
-        with transaction.atomic(using=self.db_alias):
-            rows = self._slots().filter(key__in=list(by_key))
-            taken: dict[str, dict[int, tuple[str, str]]] = defaultdict(dict)
-            for key, slot, task_id, claimed_by in rows.values_list(
-                "key", "slot", "task_id", "claimed_by"
-            ):
-                taken[key][slot] = (task_id, claimed_by)
-            for key in sorted(by_key):
-                held = taken[key]
-                for index in by_key[key]:
-                    task_id, _, limit = requests[index]
-                    if (task_id, process_id) in held.values():
-                        got[index] = True
-                        continue
-                    free = [n for n in range(limit) if n not in held]
-                    # len(held): slots numbered past a lowered limit still count against it.
-                    if not free or len(held) >= limit:
-                        continue
-                    if self._insert_slot(key, free[0], task_id, process_id):
-                        got[index] = True
-                    held[free[0]] = (task_id, process_id)  # taken, by us or by the race winner
-        return got
-
-    def _insert_slot(self, key: str, slot: int, task_id: str, process_id: str) -> bool:
-        try:
-            with transaction.atomic(using=self.db_alias):
-                self._slots().create(key=key, slot=slot, task_id=task_id, claimed_by=process_id)
-            return True
-        except IntegrityError:
-            return False
-
-    async def release_slots(self, slots: Sequence[tuple[str, str]], process_id: str) -> None:
-        if slots:
-            ids = [task_id for task_id, _ in slots]
-            await self._run(
-                lambda: self._slots().filter(task_id__in=ids, claimed_by=process_id).delete()
-            )
+    async def release_slots(self, held: Sequence[tuple[str, str]], process_id: str) -> None:
+        if held:
+            ids = [task_id for task_id, _ in held]
+            await self._run(lambda: slots.release(self.db_alias, ids, process_id))
 
     async def next_due(self, queues: Sequence[str]) -> datetime | None:
         def next_due() -> datetime | None:
@@ -377,57 +327,4 @@ class SqlDriver:
         await self._run(lambda: self._processes().filter(id=process_id).delete())
 
     async def recover_dead(self, alive_threshold: float) -> Recovered:
-        return await self._run(lambda: self._recover_dead(alive_threshold))
-
-    def _recover_dead(self, alive_threshold: float) -> Recovered:
-        from vtasks.models import UniqueLock
-
-        now = timezone.now()
-        requeued: list[str] = []
-        failed: list[str] = []
-        with transaction.atomic(using=self.db_alias):
-            stale = self._processes().filter(
-                heartbeat_at__lt=now - timedelta(seconds=alive_threshold)
-            )
-            dead = list(stale.values_list("id", flat=True))
-            stale.delete()
-            live = self._processes().values_list("id", flat=True)
-            self._slots().exclude(claimed_by__in=live).delete()
-            # Claims of pruned processes, and of processes whose row vanished another way.
-            orphans = (
-                self._tasks()
-                .select_for_update(skip_locked=True)
-                .filter(status="RUNNING")
-                .exclude(claimed_by__in=live)
-                .values("id", "claimed_by", "attempts", "max_attempts", "errors", "unique_key")
-            )
-            for row in list(orphans):
-                # decode_stored: a malformed errors column must not stop every recovery.
-                errors = decode_stored(row)[0]["errors"] + [worker_lost_error(row["claimed_by"])]
-                fenced = self._tasks().filter(
-                    id=row["id"],
-                    status="RUNNING",
-                    attempts=row["attempts"],
-                    claimed_by=row["claimed_by"],
-                )
-                if row["attempts"] < row["max_attempts"]:
-                    fenced.update(
-                        status="READY",
-                        claimed_by=None,
-                        available_at=now,
-                        errors=codec.dumps(errors),
-                    )
-                    requeued.append(row["id"])
-                else:
-                    fenced.update(
-                        status="FAILED",
-                        claimed_by=None,
-                        finished_at=now,
-                        errors=codec.dumps(errors),
-                    )
-                    failed.append(row["id"])
-                    if row["unique_key"]:
-                        UniqueLock.objects.using(self.db_alias).filter(
-                            key=row["unique_key"], task_id=row["id"]
-                        ).delete()
-        return Recovered(processes=dead, requeued=requeued, failed=failed)
+        return await self._run(lambda: recover_dead(self.db_alias, alive_threshold))
