@@ -37,6 +37,28 @@ def test_replies_come_back_in_order_with_errors_in_place(client: object) -> None
     assert replies[2:] == [2, 1]
 
 
+def test_a_large_first_command_goes_out_alone_a_short_one_with_the_rest(
+    client: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = f"{os.environ['VTASKS_TEST_VALKEY_PREFIX']}:first-send"
+    sends: list[int] = []
+    send = _exchange._send
+
+    def counting(client: object, connection: object, packed: list[bytes], *, retry: bool) -> object:
+        sends.append(len(packed))
+        return send(client, connection, packed, retry=retry)
+
+    monkeypatch.setattr(_exchange, "_send", counting)
+    big = "x" * _exchange.FIRST_SEND_AT
+    assert exchange(client, [("SET", key, big), ("GET", key), ("DEL", key)]) == [
+        b"OK", big.encode(), 1,
+    ]  # fmt: skip
+    assert sends == [1, 2]  # the server starts on the first while the rest are packed
+    sends.clear()
+    assert exchange(client, [("SET", key, "1"), ("DEL", key)]) == [b"OK", 1]
+    assert sends == [2]  # a short command waits for the rest: one send
+
+
 def test_meanwhile_runs_once_after_everything_is_sent_and_before_the_replies(
     client: object,
 ) -> None:

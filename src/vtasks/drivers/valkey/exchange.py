@@ -28,8 +28,11 @@ _held = threading.local()
 
 
 #: Packed commands go out once this many bytes wait (and at the end): a bulk enqueue's first
-#: chunks then run on the server while the next ones are still being encoded here.
+#: chunks then run on the server while the next ones are still being encoded here. The first
+#: send goes at ``FIRST_SEND_AT``: the server starts on a small first command sooner (a single
+#: short command, the usual enqueue, still goes out in one send with what follows it).
 SEND_AT = 32 * 1024
+FIRST_SEND_AT = 4 * 1024
 
 
 def exchange(
@@ -46,14 +49,15 @@ def exchange(
     pending: list[bytes] = []
     size = count = 0
     sent_any = False
+    send_at = FIRST_SEND_AT
     for command in commands:
         packed = connection.pack_command(*command)
         pending += packed
         size += sum(map(len, packed))
         count += 1
-        if size >= SEND_AT:
+        if size >= send_at:
             connection = _send(client, connection, pending, retry=not sent_any)
-            sent_any, pending, size = True, [], 0
+            sent_any, pending, size, send_at = True, [], 0, SEND_AT
     if pending:
         connection = _send(client, connection, pending, retry=not sent_any)
     replies: list[Any] = []

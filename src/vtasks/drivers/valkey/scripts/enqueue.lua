@@ -1,10 +1,12 @@
 -- Enqueue a batch of messages into one queue; unique keys are taken in the same step.
 -- A paused queue gets no wake-up tokens (nobody could claim what they announce).
 -- KEYS: ready, delayed, seq, wake, paused, idle, running[, slot guard]
--- ARGV: task_prefix, unique_prefix, wake_cap, inbox_prefix, then per message 9 values:
---   id, message, priority, available_at (µs), delayed ('1': wait in the delayed set),
---   max_attempts, unique key ('' none), unique ttl in ms ('' none), release on finish ('1'/'0');
---   then, with a slot guard key only: slot (µs), guard ttl (ms)
+-- ARGV: task_prefix, unique_prefix, wake_cap, inbox_prefix, stride (6 or 9), then per message
+--   `stride` values: id, message, priority, available_at (µs), delayed ('1': wait in the delayed
+--   set), max_attempts, and with a stride of 9: unique key ('' none), unique ttl in ms ('' none),
+--   release on finish ('1'/'0'); then, with a slot guard key only: slot (µs), guard ttl (ms).
+--   A chunk without unique keys takes stride 6: each argument costs the server about as much
+--   as a field of the record.
 -- Returns one 1 (stored) or 0 (its unique key is taken) per message, in order.
 -- The ready score is (100 - priority) * 2^44 + sequence: higher priority first, FIFO within one;
 -- every value stays an exact integer in a double.
@@ -19,7 +21,7 @@
 -- slot is later than the one stored, which then becomes the stored one: claiming the slot and
 -- pushing are one step. A refused slot returns an empty list and pushes nothing.
 local task_prefix, unique_prefix, wake_cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local inbox_prefix = ARGV[4]
+local inbox_prefix, stride = ARGV[4], tonumber(ARGV[5])
 local last_arg = #ARGV
 if KEYS[8] then
     local slot = ARGV[#ARGV - 1]
@@ -61,21 +63,26 @@ local function idle_worker()
 end
 
 -- One INCRBY reserves a sequence number per message (a refused one leaves a gap; order holds).
-local seq = redis.call('INCRBY', KEYS[3], (last_arg - 4) / 9) - (last_arg - 4) / 9
-local results, ready_count = {}, 0
+local count = (last_arg - 5) / stride
+local seq = redis.call('INCRBY', KEYS[3], count) - count
+-- Counters index the tables: Lua's # operator searches the table each time.
+local results, n_results, ready_count = {}, 0, 0
 -- Ready members go in by one ZADD per 500 (a command per message costs the server more than the
 -- message's own work; 1,000 arguments stay far below Lua's stack limit).
-local ready = {}
+local ready, ready_n = {}, 0
 local function add_ready()
-    if #ready > 0 then
-        redis.call('ZADD', KEYS[1], unpack(ready))
-        ready = {}
+    if ready_n > 0 then
+        redis.call('ZADD', KEYS[1], unpack(ready, 1, ready_n))
+        ready, ready_n = {}, 0
     end
 end
-for i = 5, last_arg, 9 do
+for i = 6, last_arg, stride do
     local id, msg, priority, available_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
-    local delayed, max_attempts, ukey, uttl = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
-    local release = ARGV[i + 8]
+    local delayed, max_attempts = ARGV[i + 4], ARGV[i + 5]
+    local ukey, uttl, release = '', '', '0'
+    if stride == 9 then
+        ukey, uttl, release = ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
+    end
     local taken = true
     if ukey ~= '' then
         if uttl ~= '' then
@@ -96,7 +103,7 @@ for i = 5, last_arg, 9 do
         if ukey ~= '' and release == '1' then
             redis.call('HSET', key, 'unique_key', ukey)
         end
-        local worker = delayed ~= '1' and idle_worker()
+        local worker = not backlog and delayed ~= '1' and idle_worker()
         if delayed == '1' then
             redis.call('ZADD', KEYS[2], available_at, id)
         elseif worker then
@@ -111,17 +118,18 @@ for i = 5, last_arg, 9 do
                 .. #held .. '\n' .. held .. msg)
             redis.call('PEXPIRE', inbox, 3600000)
         else
-            ready[#ready + 1] = score
-            ready[#ready + 1] = id
-            if #ready == 1000 then
+            ready[ready_n + 1], ready[ready_n + 2], ready_n = score, id, ready_n + 2
+            if ready_n == 1000 then
                 add_ready()
             end
             ready_count = ready_count + 1
             backlog = true
         end
-        results[#results + 1] = 1
+        n_results = n_results + 1
+        results[n_results] = 1
     else
-        results[#results + 1] = 0
+        n_results = n_results + 1
+        results[n_results] = 0
     end
 end
 add_ready()

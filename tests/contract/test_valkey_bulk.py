@@ -1,0 +1,104 @@
+"""Bulk enqueue on Valkey in chunks: growing from a small first one, with six values a message
+where the chunk has no unique key (nine where it has), all stored alike and claimed in order."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.tasks import task_backends
+from django.utils import timezone
+
+from tests import tasks
+from tests.contract.conftest import new_valkey_driver
+from vtasks.backends.valkey import _CHUNK, _FIRST_CHUNK, _chunked
+from vtasks.drivers.valkey.client import sync_client
+from vtasks.drivers.valkey.keys import queue_keys
+from vtasks.drivers.valkey.scripts import WAKE_CAP
+
+N = 60  # over _FIRST_CHUNK: two chunks
+
+
+def test_chunks_grow_from_a_small_first_one() -> None:
+    sizes = [len(chunk) for chunk in _chunked(list(range(1000)))]
+    assert sizes[:4] == [_FIRST_CHUNK, 2 * _FIRST_CHUNK, 4 * _FIRST_CHUNK, _CHUNK]
+    assert max(sizes) == _CHUNK and sum(sizes) == 1000
+    assert [i for chunk in _chunked(list(range(1000))) for i in chunk] == list(range(1000))
+    assert list(_chunked([])) == [] and list(_chunked([7])) == [[7]]
+
+
+def _calls(queue: str) -> list[tuple[Any, tuple[Any, ...], dict[str, Any]]]:
+    later = timezone.now() + timedelta(hours=1)
+    return [
+        (
+            tasks.add.using(
+                backend="valkey",
+                queue_name=queue,
+                priority=(i % 3) - 1,
+                run_after=later + timedelta(seconds=i) if i % 10 == 0 else None,
+            ),
+            (i, i),
+            {},
+        )  # fmt: skip
+        for i in range(N)
+    ]
+
+
+def _state(queue: str, ids: list[str]) -> dict[str, Any]:
+    backend = task_backends["valkey"]
+    client, k = sync_client(backend.url), queue_keys(backend.prefix, queue)
+    records = [
+        {f.decode(): v for f, v in client.hgetall(k.task(task_id)).items()} for task_id in ids
+    ]
+    ready = [m.decode() for m in client.zrange(k.ready, 0, -1)]
+    delayed = [m.decode() for m in client.zrange(k.delayed, 0, -1)]
+    first = int(records[ids.index(delayed[0])]["available_at"])
+    return {
+        "fields": [sorted(r) for r in records],
+        "status": [r["status"] for r in records],
+        "max_attempts": [r["max_attempts"] for r in records],
+        "ready": [ids.index(m) for m in ready if m in ids],  # in order of score
+        "delayed": [ids.index(m) for m in delayed],
+        "delayed_at": [int(records[ids.index(m)]["available_at"]) - first for m in delayed],
+        "tokens": client.llen(k.wake),
+    }
+
+
+def test_chunks_with_and_without_unique_keys_store_the_same(valkey: str) -> None:
+    backend = task_backends["valkey"]
+    short = [r.id for r in backend.enqueue_many(_calls("short"))]
+    unique = tasks.add.using(backend="valkey", queue_name="long", unique=True)
+    results = backend.enqueue_many([(unique, (0, 0), {}), *_calls("long")])
+    assert all(results)
+    long = [r.id for r in results[1:]]
+    assert _state("short", short)["fields"][1] == [
+        "available_at",
+        "max_attempts",
+        "msg",
+        "score",
+        "status",
+    ]
+    by_six, by_nine = _state("short", short), _state("long", long)
+    assert by_six == by_nine
+    assert by_six["delayed"] == list(range(0, N, 10))
+    assert by_six["delayed_at"] == [i * 1_000_000 for i in range(0, N, 10)]
+    assert by_six["tokens"] == WAKE_CAP
+
+
+async def test_a_bulk_over_several_chunks_is_claimed_by_priority_then_in_order(
+    valkey: str,
+) -> None:
+    backend = task_backends["valkey"]
+    priorities = [0, 5, -5] * 150
+    calls = [
+        (tasks.add.using(backend="valkey", priority=p), (i, i), {})
+        for i, p in enumerate(priorities)
+    ]
+    ids = [r.id for r in backend.enqueue_many(calls)]
+    driver = new_valkey_driver()
+    await driver.open()
+    try:
+        claimed = [c.id for c in await driver.claim(["default"], len(ids), "p-1")]
+    finally:
+        await driver.close()
+    assert claimed == [ids[i] for p in (5, 0, -5) for i, q in enumerate(priorities) if q == p]
