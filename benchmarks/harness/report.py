@@ -124,15 +124,16 @@ def _process_section(results: Sequence[SystemResult]) -> list[str]:
 
 def _tuning_section(results: Sequence[SystemResult]) -> list[str]:
     rows = [
-        [r.name, str(t.concurrency), _num(t.rate), t.check.text() if t.check else "—"]
+        [r.name, str(t.concurrency), _num(t.rate), _num(t.steady_rate), t.check.text() if t.check else "—"]
         for r in results for t in r.tuning
     ]  # fmt: skip
     if not rows:
         return []
     return [
-        "Concurrency tried (smaller queue; the best was kept for the rows above and for latency):",
+        "Concurrency tried (smaller queue; the best steady rate was kept for the rows above and for "
+        "latency):",
         "",
-    ] + _table(["system", "concurrency", "tasks/s", "check"], rows)
+    ] + _table(["system", "concurrency", "tasks/s", "steady tasks/s", "check"], rows)
 
 
 def _latency_section(results: Sequence[SystemResult]) -> list[str]:

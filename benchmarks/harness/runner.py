@@ -203,12 +203,16 @@ def step_tune(ctx: Context, result: SystemResult) -> None:
 
 
 def best_concurrency(system: System, tuning: Sequence[ProcessRun]) -> int:
+    """The candidate with the best steady rate (first task -> last). A tuning queue is small, so
+    its total rate is mostly the worker's start-up, which the concurrency does not change: that
+    one's noise picked a concurrency a tenth as deep as the best one for vtasks."""
     rated = [
         run for run in tuning if run.rate is not None and run.check is not None and run.check.ok
     ]
     return (
-        max(rated, key=lambda run: run.rate or 0.0).concurrency if rated else system.candidates[0]
-    )
+        max(rated, key=lambda run: run.steady_rate or run.rate or 0.0).concurrency
+        if rated else system.candidates[0]
+    )  # fmt: skip
 
 
 def step_process(ctx: Context, result: SystemResult) -> None:
