@@ -12,6 +12,20 @@ def test_tuples_become_lists_and_plain_values_pass():
     assert kwargs == {"k": {"a": [1]}}
 
 
+def test_plain_arguments_come_back_as_new_containers():
+    given, keywords = ("a", None, True), {}
+    args, kwargs = codec.normalize_arguments(given, keywords)
+    assert args == ["a", None, True] and kwargs == {}
+    assert kwargs is not keywords  # the stored call never aliases the caller's objects
+    args, _ = codec.normalize_arguments(iter(["a", (1,), "b"]), {})  # read once
+    assert args == ["a", [1], "b"]
+
+
+def test_the_first_bad_argument_is_named_after_plain_ones():
+    with pytest.raises(ArgumentNotJSON, match=r"args\[2\]"):
+        codec.normalize_arguments(("a", "b", object()), {})
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
