@@ -37,7 +37,7 @@ def install_error(system: System) -> str:
 
 
 #: Rounds of the phases that take seconds, not minutes; the median round is kept.
-ROUNDS = 3
+ROUNDS = 5
 REPEATED = ("sync enqueue", "async enqueue", "bulk enqueue + process")
 
 
