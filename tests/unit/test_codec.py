@@ -21,6 +21,14 @@ def test_plain_arguments_come_back_as_new_containers():
     assert args == ["a", [1], "b"]
 
 
+def test_integers_pass_as_they_are_and_a_bad_keyword_is_named_after_plain_ones():
+    keywords = {"user_id": 5, "flag": False}
+    args, kwargs = codec.normalize_arguments((2**63 - 1, -(2**63)), keywords)
+    assert args == [2**63 - 1, -(2**63)] and kwargs == keywords and kwargs is not keywords
+    with pytest.raises(ArgumentNotJSON, match=r"kwargs\['big'\]: integer"):
+        codec.normalize_arguments((), {"user_id": 5, "big": 2**64})
+
+
 def test_the_first_bad_argument_is_named_after_plain_ones():
     with pytest.raises(ArgumentNotJSON, match=r"args\[2\]"):
         codec.normalize_arguments(("a", "b", object()), {})
