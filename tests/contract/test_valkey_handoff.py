@@ -176,8 +176,12 @@ async def test_the_hand_offs_of_a_worker_that_died_waiting_are_recovered_uncount
 
 async def test_an_idle_worker_runs_what_is_handed_to_it_once(valkey: str) -> None:
     """End to end: a worker idle between enqueues is handed each message (its start time is then
-    exactly its enqueue time, where a claim would stamp its own); each runs once."""
+    exactly its enqueue time, where a claim would stamp its own); each runs once, started from
+    the pop that brought it, never kept for the next claim."""
     driver = task_backends["valkey"].create_driver()
+    kept: list[str] = []
+    keep = driver._handed.add
+    driver._handed.add = lambda claim: (kept.append(claim.id), keep(claim))[1]
     threads = ThreadRunner(4)
     settings = WorkerSettings(queues=("default",), concurrency=4, heartbeat_interval=0.2)
     await driver.open()
@@ -203,3 +207,4 @@ async def test_an_idle_worker_runs_what_is_handed_to_it_once(valkey: str) -> Non
     assert worker.processed == 10
     handed = [r for r in rows if r["started_at"] == r["available_at"]]
     assert handed, "no message was handed to the idle worker"
+    assert kept == []

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vtasks.drivers.base import Claim, Outcome
+from vtasks.runtime.batches import BatchQueue
 from vtasks.runtime.worker import Worker, WorkerSettings
 
 
@@ -98,3 +99,40 @@ async def test_a_cancelled_attempt_is_left_to_the_drain():
     await _turns()
     assert not worker._running and not worker.recorder.pending and driver.handed_back == []
     assert worker.processed == 0
+
+
+class _Observer:
+    def __init__(self) -> None:
+        self.claimed_ids: list[str] = []
+
+    def claimed(self, claims: list[Claim]) -> None:
+        self.claimed_ids += [claim.id for claim in claims]
+
+
+async def test_a_handed_claim_starts_at_once_while_a_slot_is_free():
+    executor, observer = _Executor(), _Observer()
+    worker = Worker(_Driver(), executor, WorkerSettings(concurrency=2), "p", observer=observer)  # type: ignore[arg-type]
+    assert worker._offer(_claim("a")) and worker._offer(_claim("b"))
+    assert list(executor.started) == ["a", "b"] and observer.claimed_ids == ["a", "b"]
+    assert not worker._offer(_claim("c"))  # no slot: the next claim returns it
+    assert list(executor.started) == ["a", "b"] and observer.claimed_ids == ["a", "b"]
+
+
+async def test_a_handed_claim_waits_behind_claims_or_a_key_or_a_stop():
+    worker, executor, _ = _worker()
+    worker._buffer.append(_claim("first"))
+    assert not worker._offer(_claim("a"))  # claimed earlier, not started yet: they go first
+    worker._buffer.clear()
+    keyed = _claim("b")
+    keyed.options["concurrency"] = {"key": "k", "limit": 1, "on_conflict": "block"}
+    assert not worker._offer(keyed)  # its slot is taken by the claim loop's admission
+    worker.stop()
+    assert not worker._offer(_claim("c"))  # stopping: put back with what was handed
+    assert not executor.started
+
+
+async def test_a_handed_claim_of_a_batch_queue_is_left_to_its_batch_loop():
+    executor = _Executor()
+    settings = WorkerSettings(concurrency=4, batch_queues={"default": BatchQueue(count=10)})
+    worker = Worker(_Driver(), executor, settings, "p")  # type: ignore[arg-type]
+    assert not worker._offer(_claim("a")) and not executor.started

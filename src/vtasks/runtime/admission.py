@@ -11,10 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from vtasks.core.errors import ConcurrencyLimited
 from vtasks.drivers.base import Claim, Driver
+
+if TYPE_CHECKING:
+    from vtasks.runtime.worker import Worker
 
 logger = logging.getLogger("vtasks.worker")
 
@@ -154,3 +158,38 @@ class HeldSlots:
             logger.exception("vtasks: could not make %d deferred task(s) due", len(due))
             return False
         return True
+
+
+async def admit_claims(worker: Worker, claims: list[Claim], unadmitted: list[Claim]) -> list[Claim]:
+    """The claims of ``worker`` that may start now; the rest are deferred (``block``) or failed
+    (``discard``). ``unadmitted`` holds, and gets back, claims whose admission failed."""
+    claims = unadmitted + claims
+    unadmitted.clear()
+    try:
+        admission = await admit(worker.driver, claims, worker.process_id)
+    except Exception:
+        logger.exception("vtasks: could not take concurrency slots; trying again")
+        unadmitted += [c for c in claims if limited([c])]
+        await worker._pause(0.5)
+        return [c for c in claims if not limited([c])]
+    worker._slots.admitted(admission.held)
+    if admission.blocked:
+        await _defer(worker, admission.blocked, unadmitted)
+    for claim, key, limit in admission.discarded:
+        exc = ConcurrencyLimited(
+            f"not run: {limit} task(s) with the concurrency key {key!r} were already "
+            "running (on_conflict='discard')"
+        )
+        worker.recorder.add(worker.executor.refuse(claim, exc))
+        worker.processed += 1
+    return admission.admitted
+
+
+async def _defer(worker: Worker, blocked: list[Claim], unadmitted: list[Claim]) -> None:
+    until = datetime.now(UTC) + timedelta(seconds=worker.settings.blocked_delay)
+    try:
+        await worker.driver.defer(blocked, worker.process_id, until)
+        worker._slots.deferred(blocked)
+    except Exception:
+        logger.exception("vtasks: could not defer %d claim(s)", len(blocked))
+        unadmitted += blocked

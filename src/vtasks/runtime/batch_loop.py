@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from vtasks.drivers.base import Claim
-from vtasks.runtime.admission import limited
+from vtasks.runtime.admission import admit_claims, limited
 from vtasks.runtime.batches import BatchQueue
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class BatchLoop:
                     if claims and worker.observer is not None:
                         worker.observer.claimed(claims)
                     if unadmitted or (claims and limited(claims)):
-                        claims = await worker._admit(claims, unadmitted)
+                        claims = await admit_claims(worker, claims, unadmitted)
                     if claims and not held:
                         deadline = loop.time() + batch.timeout
                     held += claims

@@ -12,14 +12,13 @@ import os
 import socket
 import time
 from collections import deque
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from vtasks.core import selectors
-from vtasks.core.errors import ConcurrencyLimited
 from vtasks.drivers.base import Claim, Driver, Outcome, ProcessInfo
 from vtasks.runtime import exitcodes
-from vtasks.runtime.admission import HeldSlots, admit, limited
+from vtasks.runtime.admission import HeldSlots, admit_claims, limited
 from vtasks.runtime.batch_loop import BatchLoop
 from vtasks.runtime.liveness import keep_alive
 from vtasks.runtime.loopwatch import watch
@@ -74,6 +73,8 @@ class Worker:
             queues=list(self.settings.queues), meta={"concurrency": self.settings.concurrency},
         )  # fmt: skip
         await self.driver.register(info)
+        if hasattr(self.driver, "on_handed"):  # a driver that hands off (Valkey)
+            self.driver.on_handed = self._offer
         flusher = asyncio.create_task(
             self.recorder.loop(lambda: self._stopping.is_set() and not self._running)
         )
@@ -137,7 +138,7 @@ class Worker:
             if claims and self.observer is not None:
                 self.observer.claimed(claims)
             if self._unadmitted or (claims and limited(claims)):
-                claims = await self._admit(claims, self._unadmitted)
+                claims = await admit_claims(self, claims, self._unadmitted)
             self._buffer.extend(claims)
             self._fill()
             if self._claims_unsure:
@@ -195,6 +196,21 @@ class Worker:
                 finishes.popleft()
             free += max(0, min(cap, len(finishes)) - len(self._buffer))
         return free
+
+    def _offer(self, claim: Claim) -> bool:
+        """Start a claim the driver got without a claim call (a hand-off) if a slot is free and
+        nothing claimed waits before it; ``False``: the next claim returns it instead (a batch
+        queue's claim goes to its batch loop that way)."""
+        if (
+            self._stopping.is_set() or self._buffer or self._unadmitted or limited([claim])
+            or len(self._running) >= self.settings.concurrency
+            or claim.queue_name in self.settings.batch_queues
+        ):  # fmt: skip
+            return False
+        if self.observer is not None:
+            self.observer.claimed([claim])
+        self._start(claim)
+        return True
 
     def _fill(self) -> None:
         """Start held claims while slots are free."""
@@ -350,40 +366,6 @@ class Worker:
         for batcher in pending:
             batcher.cancel()
         await asyncio.gather(*batchers, return_exceptions=True)
-
-    # -- concurrency keys ------------------------------------------------------------------------
-    async def _admit(self, claims: list[Claim], unadmitted: list[Claim]) -> list[Claim]:
-        """The claims that may start now; the rest are deferred (``block``) or failed
-        (``discard``). ``unadmitted`` holds, and gets back, claims whose admission failed."""
-        claims = unadmitted + claims
-        unadmitted.clear()
-        try:
-            admission = await admit(self.driver, claims, self.process_id)
-        except Exception:
-            logger.exception("vtasks: could not take concurrency slots; trying again")
-            unadmitted += [c for c in claims if limited([c])]
-            await self._pause(0.5)
-            return [c for c in claims if not limited([c])]
-        self._slots.admitted(admission.held)
-        if admission.blocked:
-            await self._defer(admission.blocked, unadmitted)
-        for claim, key, limit in admission.discarded:
-            exc = ConcurrencyLimited(
-                f"not run: {limit} task(s) with the concurrency key {key!r} were already "
-                "running (on_conflict='discard')"
-            )
-            self.recorder.add(self.executor.refuse(claim, exc))
-            self.processed += 1
-        return admission.admitted
-
-    async def _defer(self, blocked: list[Claim], unadmitted: list[Claim]) -> None:
-        until = datetime.now(UTC) + timedelta(seconds=self.settings.blocked_delay)
-        try:
-            await self.driver.defer(blocked, self.process_id, until)
-            self._slots.deferred(blocked)
-        except Exception:
-            logger.exception("vtasks: could not defer %d claim(s)", len(blocked))
-            unadmitted += blocked
 
     async def _release_slots(self) -> None:
         if await self._slots.release():
