@@ -31,7 +31,11 @@ class BlockObserver(Protocol):
         ...
 
 
-Source = tuple[Mapping[asyncio.Future[Any], Claim], BlockObserver | None]
+#: A worker's map of asyncio tasks to the claims they run, its observer, and the claim whose task
+#: is running its first step inside the worker's start call (not in the map yet), if any.
+Source = tuple[
+    Mapping[asyncio.Future[Any], Claim], BlockObserver | None, Callable[[], Claim | None]
+]
 
 
 class LoopWatch:
@@ -90,7 +94,8 @@ class LoopWatch:
     def _report(self, late: float) -> str:
         """Log the episode's warning and count it; returns what blocked the loop."""
         claim, observer, culprit = self._culprit()
-        others = sum(len(running) for running, _ in self.sources) - (claim is not None)
+        task = asyncio.current_task(self._loop)
+        others = sum(len(running) - (task in running) for running, _, _ in self.sources)
         frame = sys._current_frames().get(self._loop_thread)
         stack = "".join(traceback.format_stack(frame)[-STACK_FRAMES:]).rstrip() if frame else "-"
         fields = {
@@ -115,9 +120,11 @@ class LoopWatch:
         """The claim whose task runs on the loop now, its worker's observer, and their name."""
         task = asyncio.current_task(self._loop)
         sources = self.sources
-        for running, observer in sources:
-            if task is not None and task in running:
-                claim = running[task]
+        for running, observer, starting in sources:
+            claim = running.get(task) if task is not None else None
+            if claim is None and task is not None:
+                claim = starting()  # the loop is inside that worker's start call
+            if claim is not None:
                 return claim, observer, f"task {claim.task_path} (id {claim.id})"
         observer = sources[0][1] if sources else None
         if task is None:
@@ -137,10 +144,12 @@ _watches: dict[asyncio.AbstractEventLoop, LoopWatch] = {}
 
 def watch(
     threshold: float, running: Mapping[asyncio.Future[Any], Claim],
-    observer: BlockObserver | None = None,
+    observer: BlockObserver | None = None, starting: Callable[[], Claim | None] = lambda: None,
 ) -> Callable[[], None]:  # fmt: skip
-    """Watch the running loop for ``running``'s tasks (``threshold <= 0``: not at all). Returns
-    the call that stops; the last one stops the loop's watch and joins its thread."""
+    """Watch the running loop for ``running``'s tasks (``threshold <= 0``: not at all); while the
+    loop runs no task of ``running``, ``starting()`` names the claim whose task is running its
+    first step, if any. Returns the call that stops; the last one stops the loop's watch and
+    joins its thread."""
     if threshold <= 0:
         return lambda: None
     loop = asyncio.get_running_loop()
@@ -148,7 +157,7 @@ def watch(
     if found is None:
         found = _watches[loop] = LoopWatch(threshold)
         found.start()
-    source: Source = (running, observer)
+    source: Source = (running, observer, starting)
     found.sources = [*found.sources, source]  # a new list: the thread may be reading the old one
 
     def unwatch() -> None:

@@ -49,6 +49,8 @@ class Worker:
         self._buffer: deque[Claim] = deque()
         #: Monotonic times of recent finishes, for the adaptive prefetch depth.
         self._finishes: deque[float] = deque()
+        #: The claim whose task ``_start_task`` is running the first step of (see there).
+        self._first_step: Claim | None = None
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._fenced_out = False
@@ -88,7 +90,10 @@ class Worker:
             await plan.refresh(self.driver)
             resolver = asyncio.create_task(self._refresh_loop(plan))
             batchers.append(resolver)  # cancelled and awaited with them
-        unwatch = watch(self.settings.loop_block_threshold, self._running, self.observer)
+        unwatch = watch(
+            self.settings.loop_block_threshold, self._running, self.observer,
+            lambda: self._first_step,
+        )  # fmt: skip
         try:
             await self._claim_loop(entries, plan)
             await self._drain_batches([b for b in batchers if b is not resolver])
@@ -270,11 +275,33 @@ class Worker:
     def _start(self, claim: Claim) -> None:
         started = self.executor.start(claim)
         if started is None:
-            job = asyncio.create_task(self._execute(claim))
-            self._running[job] = claim
+            self._start_task(claim)
             return
         self._running[started] = claim
         started.add_done_callback(functools.partial(self._ended, claim))
+
+    def _start_task(self, claim: Claim) -> None:
+        """Run ``claim`` in an asyncio task whose first step runs now, inside this call.
+
+        Started the usual way, the task's first step would wait its turn behind every callback
+        already due: when a wave of sleeping tasks wakes together, each slot's next task would
+        begin (and arm its own timer) only after the whole wave was handled, and the wave's
+        handling time would add up over the waves (50 ms sleeps at concurrency 100: ~1.9 ms a
+        wave, 1,910 instead of 1,955 tasks/s). A claim started from within such a first step
+        (its task ended without awaiting, and its slot went to the next one) takes the usual
+        way: tasks that never await cannot recurse through the buffer.
+        """
+        if self._first_step is not None:
+            self._running[asyncio.create_task(self._execute(claim))] = claim
+            return
+        self._first_step = claim
+        try:
+            loop = asyncio.get_running_loop()
+            job = asyncio.Task(self._execute(claim), loop=loop, eager_start=True)
+        finally:
+            self._first_step = None
+        if not job.done():  # done: it ran to its end already, and freed its slot
+            self._running[job] = claim
 
     def _ended(self, claim: Claim, started: asyncio.Future[Outcome]) -> None:
         """An attempt ``Executor.start`` began has ended: as ``_execute`` goes on after ``run``."""
