@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-from valkey.exceptions import ConnectionError, ResponseError
+from valkey.exceptions import ConnectionError, ResponseError, TimeoutError
 
 from vtasks.drivers.valkey import exchange as _exchange
 from vtasks.drivers.valkey.client import new_async_client, sync_client
@@ -172,3 +172,35 @@ async def test_a_cancelled_async_exchange_drops_its_connection(valkey: str) -> N
     finally:
         await lane.aclose()
         await client.aclose()
+
+
+async def test_an_async_exchange_past_its_deadline_raises_a_timeout_and_drops_its_connection(
+    valkey: str,
+) -> None:
+    """One deadline (the pool's ``socket_timeout``) covers the whole exchange, connect included;
+    the connections themselves carry no read timeout."""
+    url = os.environ["VTASKS_TEST_VALKEY_URL"]
+    client = new_async_client(url)
+    lane = AsyncExchange(client)
+    lane.timeout = 0.2
+    other = new_async_client(url)
+    key = f"{os.environ['VTASKS_TEST_VALKEY_PREFIX']}:lane-deadline"
+    try:
+        assert lane._connection_kwargs["socket_timeout"] is None
+        assert lane._connection_kwargs["socket_connect_timeout"]
+        assert await lane.exchange([("DEL", key)]) == [0]
+        await other.execute_command("CLIENT", "PAUSE", "700", "WRITE")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(TimeoutError, match="no reply within 0.2s"):
+            await lane.exchange([("INCR", key), ("PING",)])
+        assert 0.15 < loop.time() - started < 0.6
+        assert lane._idle == []  # the INCR's reply is still owed: never reused
+        await asyncio.sleep(0.6)  # the pause ends (the INCR may or may not have run: unknown)
+        assert await lane.exchange([("PING",)]) == [b"PONG"]  # on a new connection
+        assert len(lane._idle) == 1
+    finally:
+        await other.execute_command("CLIENT", "UNPAUSE")
+        await lane.aclose()
+        await client.aclose()
+        await other.aclose()

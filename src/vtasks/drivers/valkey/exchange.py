@@ -17,6 +17,7 @@ starts clean. A cluster client keeps using its own pipeline, which routes by slo
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +34,8 @@ _held = threading.local()
 #: short command, the usual enqueue, still goes out in one send with what follows it).
 SEND_AT = 32 * 1024
 FIRST_SEND_AT = 4 * 1024
+#: valkey-py's asyncio connections' ``socket_timeout`` when the pool does not set one.
+_DEFAULT_SOCKET_TIMEOUT = 5.0
 
 
 def exchange(
@@ -113,36 +116,53 @@ class AsyncExchange:
     back; concurrent exchanges (the worker's claims and finishes overlap) use different
     connections, so replies never interleave. A connection that failed or was cancelled mid-way
     is dropped: unread replies would answer someone else's commands. ``aclose`` closes them all.
+
+    The pool's ``socket_timeout`` (valkey-py's default: 5 s) bounds the whole exchange, in one
+    ``asyncio.timeout``: valkey-py would open one per send and one per reply, which cost a fifth
+    of the instructions of an ``aenqueue`` (402,000 -> 315,000 without them, callgrind). The
+    connections themselves get none; their connect timeout stays what it was.
     """
 
     def __init__(self, client: Any) -> None:
         self.pool = client.connection_pool
+        kwargs = dict(self.pool.connection_kwargs)
+        timeout = kwargs.get("socket_timeout", _DEFAULT_SOCKET_TIMEOUT)
+        #: Seconds one exchange may take, sending to last reply (``None``: no limit).
+        self.timeout: float | None = timeout
+        if kwargs.get("socket_connect_timeout") is None:  # a connection falls back to this
+            kwargs["socket_connect_timeout"] = timeout
+        kwargs["socket_timeout"] = None
+        self._connection_kwargs = kwargs
         self._idle: list[Any] = []
 
     async def exchange(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         connection = self._idle.pop() if self._idle else self._new()
+        deadline = asyncio.timeout(self.timeout)
         try:
-            packed = connection.pack_commands(commands)
-            try:
-                await connection.send_packed_command(packed, check_health=False)
-            except (ConnectionError, TimeoutError, OSError):
-                await connection.disconnect(nowait=True)  # nothing was sent: once more, afresh
-                connection = self._new()
-                await connection.send_packed_command(packed, check_health=False)
-            replies: list[Any] = []
-            for _ in commands:
+            async with deadline:
+                packed = connection.pack_commands(commands)
                 try:
-                    replies.append(await connection.read_response())
-                except ResponseError as error:
-                    replies.append(error)
+                    await connection.send_packed_command(packed, check_health=False)
+                except (ConnectionError, TimeoutError, OSError):
+                    await connection.disconnect(nowait=True)  # nothing was sent: afresh, once
+                    connection = self._new()
+                    await connection.send_packed_command(packed, check_health=False)
+                replies: list[Any] = []
+                for _ in commands:
+                    try:
+                        replies.append(await connection.read_response())
+                    except ResponseError as error:
+                        replies.append(error)
         except BaseException:
             await connection.disconnect(nowait=True)
+            if deadline.expired():
+                raise TimeoutError(f"no reply within {self.timeout:g}s") from None
             raise
         self._idle.append(connection)
         return replies
 
     def _new(self) -> Any:
-        return self.pool.connection_class(**self.pool.connection_kwargs)
+        return self.pool.connection_class(**self._connection_kwargs)
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, []
