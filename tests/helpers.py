@@ -8,11 +8,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from django.tasks import task_backends
 
+from vtasks.drivers.base import Claim
 from vtasks.execution import Executor
 from vtasks.runtime.batches import BatchQueue
 from vtasks.runtime.identity import process_id
@@ -20,6 +22,15 @@ from vtasks.runtime.threads import ThreadRunner
 from vtasks.runtime.worker import Worker, WorkerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def noop_claim(task_id: str) -> Claim:
+    """A first-attempt claim of ``tests.tasks.noop``, for worker tests with a stand-in executor."""
+    now = datetime.now(UTC)
+    return Claim(
+        task_id, "tests.tasks.noop", "default", 0, [], {}, "default", None, now, now, now, 1, 1,
+        ["p"], [],
+    )  # fmt: skip
 
 
 def work(

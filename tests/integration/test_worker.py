@@ -16,6 +16,7 @@ from tests import storage, tasks
 from tests.helpers import lines, work
 from vtasks.execution import Executor
 from vtasks.runtime.identity import process_id
+from vtasks.runtime.stranded import release_stranded
 from vtasks.runtime.threads import ThreadRunner
 from vtasks.runtime.worker import Worker, WorkerSettings
 
@@ -327,7 +328,7 @@ def test_a_claim_whose_reply_was_lost_is_handed_back_once_the_store_answers(alia
             mine = next(c for c in claimed if c.id == kept.id)
             worker._buffer.append(mine)  # one of them the worker does know
             worker._claims_unsure.add("default")
-            await worker._release_stranded()
+            await release_stranded(worker)
             assert not worker._claims_unsure
             return [ref.id for ref in await driver.held_by(pid, ["default"])]
         finally:

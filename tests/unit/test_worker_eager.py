@@ -7,16 +7,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from tests.helpers import noop_claim
 from vtasks.drivers.base import Claim, Outcome
 from vtasks.runtime.worker import Worker, WorkerSettings
-
-
-def _claim(task_id: str) -> Claim:
-    now = datetime.now(UTC)
-    return Claim(
-        task_id, "tests.tasks.noop", "default", 0, [], {}, "default", None, now, now, now, 1, 1,
-        ["p"], [],
-    )  # fmt: skip
 
 
 class _AsyncExecutor:
@@ -50,7 +43,7 @@ def _worker(concurrency: int) -> tuple[Worker, _AsyncExecutor]:
 async def test_the_first_step_runs_inside_start():
     worker, executor = _worker(4)
     executor.gates["a"] = asyncio.Event()
-    worker._start(_claim("a"))
+    worker._start(noop_claim("a"))
     # No loop turn yet: the task has run up to its first await, and holds its slot.
     assert executor.started == [("a", 0)]
     assert [claim.id for claim in worker._running.values()] == ["a"]
@@ -63,8 +56,8 @@ async def test_the_first_step_runs_inside_start():
 async def test_a_freed_slot_starts_the_next_claim_before_the_outcome_is_recorded():
     worker, executor = _worker(1)
     executor.gates.update(a=asyncio.Event(), b=asyncio.Event())
-    worker._start(_claim("a"))
-    worker._buffer.append(_claim("b"))
+    worker._start(noop_claim("a"))
+    worker._buffer.append(noop_claim("b"))
     executor.gates["a"].set()
     while worker.processed == 0:
         await asyncio.sleep(0)
@@ -81,7 +74,7 @@ async def test_a_freed_slot_starts_the_next_claim_before_the_outcome_is_recorded
 async def test_claims_that_never_await_neither_recurse_nor_leak_slots():
     worker, executor = _worker(4)
     n = 5000  # far past the recursion limit, were each start nested in the last one's end
-    worker._buffer.extend(_claim(f"t{i}") for i in range(n))
+    worker._buffer.extend(noop_claim(f"t{i}") for i in range(n))
     worker._fill()
     for _ in range(10 * n):  # a few complete per loop turn
         if worker.processed == n:

@@ -8,17 +8,10 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.helpers import noop_claim
 from vtasks.drivers.base import Claim, Outcome
 from vtasks.runtime.batches import BatchQueue
 from vtasks.runtime.worker import Worker, WorkerSettings
-
-
-def _claim(task_id: str) -> Claim:
-    now = datetime.now(UTC)
-    return Claim(
-        task_id, "tests.tasks.noop", "default", 0, [], {}, "default", None, now, now, now, 1, 1,
-        ["p"], [],
-    )  # fmt: skip
 
 
 class _Executor:
@@ -59,7 +52,7 @@ async def _turns(n: int = 5) -> None:
 
 async def test_a_result_is_recorded_and_the_slot_freed():
     worker, executor, _ = _worker()
-    claim = _claim("a")
+    claim = noop_claim("a")
     worker._start(claim)
     assert list(worker._running.values()) == [claim]
     outcome = Outcome(claim, "SUCCESSFUL", datetime.now(UTC), "null")
@@ -71,7 +64,7 @@ async def test_a_result_is_recorded_and_the_slot_freed():
 
 async def test_an_error_hands_the_claim_back_before_its_slot_frees():
     worker, executor, driver = _worker()
-    worker._start(_claim("b"))
+    worker._start(noop_claim("b"))
     executor.started["b"].set_exception(RuntimeError("a task_started receiver failed"))
     await _turns()
     assert list(worker._running.values())[0].id == "b"  # held while the hand-back runs
@@ -85,7 +78,7 @@ async def test_an_error_hands_the_claim_back_before_its_slot_frees():
 async def test_a_keyboard_interrupt_stops_the_worker_and_hands_the_claim_back():
     worker, executor, driver = _worker()
     driver.release.set()
-    worker._start(_claim("c"))
+    worker._start(noop_claim("c"))
     executor.started["c"].set_exception(KeyboardInterrupt())
     await _turns()
     assert worker._stopping.is_set() and driver.handed_back == ["c"] and not worker._running
@@ -94,7 +87,7 @@ async def test_a_keyboard_interrupt_stops_the_worker_and_hands_the_claim_back():
 async def test_a_cancelled_attempt_is_left_to_the_drain():
     worker, executor, driver = _worker()
     driver.release.set()
-    worker._start(_claim("d"))
+    worker._start(noop_claim("d"))
     executor.started["d"].cancel()
     await _turns()
     assert not worker._running and not worker.recorder.pending and driver.handed_back == []
@@ -112,22 +105,22 @@ class _Observer:
 async def test_a_handed_claim_starts_at_once_while_a_slot_is_free():
     executor, observer = _Executor(), _Observer()
     worker = Worker(_Driver(), executor, WorkerSettings(concurrency=2), "p", observer=observer)  # type: ignore[arg-type]
-    assert worker._offer(_claim("a")) and worker._offer(_claim("b"))
+    assert worker._offer(noop_claim("a")) and worker._offer(noop_claim("b"))
     assert list(executor.started) == ["a", "b"] and observer.claimed_ids == ["a", "b"]
-    assert not worker._offer(_claim("c"))  # no slot: the next claim returns it
+    assert not worker._offer(noop_claim("c"))  # no slot: the next claim returns it
     assert list(executor.started) == ["a", "b"] and observer.claimed_ids == ["a", "b"]
 
 
 async def test_a_handed_claim_waits_behind_claims_or_a_key_or_a_stop():
     worker, executor, _ = _worker()
-    worker._buffer.append(_claim("first"))
-    assert not worker._offer(_claim("a"))  # claimed earlier, not started yet: they go first
+    worker._buffer.append(noop_claim("first"))
+    assert not worker._offer(noop_claim("a"))  # claimed earlier, not started yet: they go first
     worker._buffer.clear()
-    keyed = _claim("b")
+    keyed = noop_claim("b")
     keyed.options["concurrency"] = {"key": "k", "limit": 1, "on_conflict": "block"}
     assert not worker._offer(keyed)  # its slot is taken by the claim loop's admission
     worker.stop()
-    assert not worker._offer(_claim("c"))  # stopping: put back with what was handed
+    assert not worker._offer(noop_claim("c"))  # stopping: put back with what was handed
     assert not executor.started
 
 
@@ -135,4 +128,4 @@ async def test_a_handed_claim_of_a_batch_queue_is_left_to_its_batch_loop():
     executor = _Executor()
     settings = WorkerSettings(concurrency=4, batch_queues={"default": BatchQueue(count=10)})
     worker = Worker(_Driver(), executor, settings, "p")  # type: ignore[arg-type]
-    assert not worker._offer(_claim("a")) and not executor.started
+    assert not worker._offer(noop_claim("a")) and not executor.started

@@ -24,6 +24,7 @@ from vtasks.runtime.liveness import keep_alive
 from vtasks.runtime.loopwatch import watch
 from vtasks.runtime.recorder import OutcomeRecorder
 from vtasks.runtime.selection import QueuePlan
+from vtasks.runtime.stranded import release_stranded
 from vtasks.runtime.worker_settings import Executor, Observer, WorkerSettings
 
 logger = logging.getLogger("vtasks.worker")
@@ -147,7 +148,7 @@ class Worker:
             self._buffer.extend(claims)
             self._fill()
             if self._claims_unsure:
-                await self._release_stranded()
+                await release_stranded(self)
             if claims and len(claims) < room:
                 # Maybe more arrived meanwhile; the next claim returns [] when not. One loop turn
                 # first lets the tasks just started reach their thread or first await before
@@ -163,27 +164,6 @@ class Worker:
             ):  # fmt: skip
                 return
             await self._idle(queues)
-
-    async def _release_stranded(self) -> None:
-        """Hand back what the store says this process holds in the queues of a failed claim but
-        the worker does not know of: a claim that ran while its reply was lost. Nothing else
-        would ever release it (its process is alive). Fenced: a claim finished meanwhile stays."""
-        queues = sorted(self._claims_unsure)
-        try:
-            held = await self.driver.held_by(self.process_id, queues)
-        except Exception:
-            logger.exception("vtasks: could not list this process's claims; will look again")
-            return
-        # Known after the await: running, held, waiting admission, or finished and not recorded.
-        known = {claim.id for claim in self._running.values()}
-        known.update(claim.id for claim in self._buffer)
-        known.update(claim.id for claim in self._unadmitted)
-        known |= self.recorder.ids()
-        stranded = [ref for ref in held if ref.id not in known]
-        self._claims_unsure.difference_update(queues)
-        if stranded:
-            logger.warning("vtasks: handing back %d claim(s) whose reply was lost", len(stranded))
-            await self.driver.hand_back(stranded, self.process_id)
 
     async def _refresh_loop(self, plan: QueuePlan) -> None:
         while True:
