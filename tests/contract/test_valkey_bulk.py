@@ -1,5 +1,6 @@
-"""Bulk enqueue on Valkey in chunks: growing from a small first one, with six values a message
-where the chunk has no unique key (nine where it has), all stored alike and claimed in order."""
+"""Bulk enqueue on Valkey in chunks: growing from a small first one, with two values a message
+where the chunk's messages share one task and enqueue time, six where they only have no unique
+key, nine where some have; all stored alike and claimed in order."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from tests import tasks
 from tests.contract.conftest import new_valkey_driver
-from vtasks.backends.valkey import _CHUNK, _FIRST_CHUNK, _chunked
+from vtasks.backends.valkey import _CHUNK, _FIRST_CHUNK, _chunked, _shares_fields
 from vtasks.drivers.valkey.client import sync_client
 from vtasks.drivers.valkey.keys import queue_keys
 from vtasks.drivers.valkey.scripts import WAKE_CAP
@@ -102,3 +103,52 @@ async def test_a_bulk_over_several_chunks_is_claimed_by_priority_then_in_order(
     finally:
         await driver.close()
     assert claimed == [ids[i] for p in (5, 0, -5) for i, q in enumerate(priorities) if q == p]
+
+
+def _strides(backend: Any, calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]]) -> list[int]:
+    now = timezone.now()
+    news = [backend.prepare(task, args, kwargs, now=now) for task, args, kwargs in calls]
+    enqueue_calls, _, _ = backend._enqueue_calls(news)
+    return [call.args[4] for call in enqueue_calls]
+
+
+def test_a_chunk_of_one_task_sends_what_its_messages_share_once(valkey: str) -> None:
+    backend = task_backends["valkey"]
+    shared = tasks.add.using(backend="valkey", priority=7)
+    assert _strides(backend, [(shared, (i, i), {}) for i in range(N)]) == [2, 2]
+    mixed = [(shared, (i, i), {}) for i in range(N)]
+    mixed[3] = (tasks.add.using(backend="valkey", priority=7), (3, 3), {})  # equal, not the same
+    assert _strides(backend, mixed) == [6, 2]
+    unique = tasks.add.using(backend="valkey", unique=True)
+    assert _strides(backend, [(unique, (i, i), {}) for i in range(3)]) == [9]
+    news = [backend.prepare(shared, (i, i), {}) for i in range(2)]  # two enqueue times
+    assert not _shares_fields(news, [0, 1]) and _shares_fields(news, [1])
+
+
+def test_shared_and_per_message_values_store_the_same(valkey: str) -> None:
+    """The same calls, once as one task object (stride 2) and once as equal copies (stride 6)."""
+    backend = task_backends["valkey"]
+    later = timezone.now() + timedelta(hours=1)
+    for options in ({"priority": 9}, {"priority": -4, "run_after": later}):
+        one = tasks.add.using(backend="valkey", queue_name="one", **options)
+        ids_one = [r.id for r in backend.enqueue_many([(one, (i, i), {}) for i in range(N)])]
+        copies = [
+            (tasks.add.using(backend="valkey", queue_name="copies", **options), (i, i), {})
+            for i in range(N)
+        ]
+        ids_copies = [r.id for r in backend.enqueue_many(copies)]
+        if "run_after" in options:  # every message waits in the delayed set, at one time
+            state_one, state_copies = _state("one", ids_one), _state("copies", ids_copies)
+            for state in (state_one, state_copies):  # equal times: the zset orders them by id
+                assert sorted(state.pop("delayed")) == list(range(N)) and state["ready"] == []
+            assert state_one == state_copies and set(state_one["delayed_at"]) == {0}
+        else:
+            client, k = sync_client(backend.url), queue_keys(backend.prefix, "one")
+            records = [client.hgetall(k.task(task_id)) for task_id in ids_one]
+            assert {r[b"status"] for r in records} == {b"READY"}
+            assert [m.decode() for m in client.zrange(k.ready, 0, -1)] == ids_one
+            scores = [int(r[b"score"]) for r in records]
+            assert scores == sorted(scores) and scores[0] >> 44 == 100 - 9
+            copies_k = queue_keys(backend.prefix, "copies")
+            assert [m.decode() for m in client.zrange(copies_k.ready, 0, -1)] == ids_copies
+            assert sorted(records[0]) == sorted(client.hgetall(copies_k.task(ids_copies[0])))

@@ -130,22 +130,30 @@ class ValkeyBackend(VTasksBackend):
     def _calls(self, news: Sequence[NewTask], slots: list[list[int]]) -> Iterator[Call]:
         enqueued_at, enqueued_us = None, 0  # a bulk enqueue's tasks share one enqueue time
         for chunk in slots:
-            k = queue_keys(self.prefix, news[chunk[0]].task.queue_name)
-            unique = any(news[index].unique_key for index in chunk)
-            args: list[Any] = [
-                k.task_prefix, k.unique_prefix, WAKE_CAP, k.inbox_prefix, 9 if unique else 6,
-            ]  # fmt: skip
-            for index in chunk:
-                new = news[index]
-                if new.enqueued_at is not enqueued_at:
-                    enqueued_at, enqueued_us = new.enqueued_at, to_us(new.enqueued_at)
-                args += self._message_args(new, enqueued_us, unique)
+            head = news[chunk[0]]
+            k = queue_keys(self.prefix, head.task.queue_name)
+            args: list[Any] = [k.task_prefix, k.unique_prefix, WAKE_CAP, k.inbox_prefix]
+            if _shares_fields(news, chunk):
+                if head.enqueued_at is not enqueued_at:
+                    enqueued_at, enqueued_us = head.enqueued_at, to_us(head.enqueued_at)
+                _, _, *shared = self._message_args(head, enqueued_us, False)
+                args += (2, *shared)
+                for index in chunk:
+                    new = news[index]
+                    args += (new.id, self._encode(new, enqueued_us))
+            else:
+                unique = any(news[index].unique_key for index in chunk)
+                args.append(9 if unique else 6)
+                for index in chunk:
+                    new = news[index]
+                    if new.enqueued_at is not enqueued_at:
+                        enqueued_at, enqueued_us = new.enqueued_at, to_us(new.enqueued_at)
+                    args += self._message_args(new, enqueued_us, unique)
             yield Call(SCRIPTS["enqueue"], _enqueue_keys(k), args)
 
-    def _message_args(self, new: NewTask, enqueued_us: int, unique: bool) -> list[Any]:
-        """One message's ``enqueue.lua`` values: 9 in a chunk with unique keys, else 6."""
+    def _encode(self, new: NewTask, enqueued_us: int) -> bytes:
+        """One message's envelope (the call, with times as integer microseconds)."""
         task, plan = new.task, new.plan
-        run_after_us = None if task.run_after is None else to_us(task.run_after)
         body = message_body(  # in order: keywords cost more than building the body
             plan.task_path,
             self.alias,
@@ -153,12 +161,18 @@ class ValkeyBackend(VTasksBackend):
             task.priority,
             new.args,
             new.kwargs,
-            run_after_us,
+            None if task.run_after is None else to_us(task.run_after),
             enqueued_us,
             new.options_json or plan.options_json,
         )
+        return envelope.encode(body, threshold=self.compress_threshold)
+
+    def _message_args(self, new: NewTask, enqueued_us: int, unique: bool) -> list[Any]:
+        """One message's ``enqueue.lua`` values: 9 in a chunk with unique keys, else 6."""
+        task, plan = new.task, new.plan
+        run_after_us = None if task.run_after is None else to_us(task.run_after)
         values = [
-            new.id, envelope.encode(body, threshold=self.compress_threshold), task.priority,
+            new.id, self._encode(new, enqueued_us), task.priority,
             enqueued_us if run_after_us is None else run_after_us, "0" if run_after_us is None else "1",
             plan.max_attempts,
         ]  # fmt: skip
@@ -368,6 +382,18 @@ def _stored(results: list[Any], slots: list[list[int]], count: int) -> list[bool
         for index, flag in zip(indexes, flags, strict=True):
             stored[index] = bool(int(flag))
     return stored
+
+
+def _shares_fields(news: Sequence[NewTask], chunk: list[int]) -> bool:
+    """Whether ``chunk``'s messages share priority, available_at, delayed and max_attempts
+    (one task, one enqueue time) and none has a unique key: ``enqueue.lua``'s stride 2."""
+    head = news[chunk[0]]
+    task, enqueued_at = head.task, head.enqueued_at
+    for index in chunk:
+        new = news[index]
+        if new.task is not task or new.enqueued_at is not enqueued_at or new.unique_key:
+            return False
+    return True
 
 
 def _chunked(indexes: list[int]) -> Iterator[list[int]]:

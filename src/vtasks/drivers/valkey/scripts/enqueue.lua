@@ -1,12 +1,14 @@
 -- Enqueue a batch of messages into one queue; unique keys are taken in the same step.
 -- A paused queue gets no wake-up tokens (nobody could claim what they announce).
 -- KEYS: ready, delayed, seq, wake, paused, idle, running[, slot guard]
--- ARGV: task_prefix, unique_prefix, wake_cap, inbox_prefix, stride (6 or 9), then per message
+-- ARGV: task_prefix, unique_prefix, wake_cap, inbox_prefix, stride (2, 6 or 9), then per message
 --   `stride` values: id, message, priority, available_at (µs), delayed ('1': wait in the delayed
 --   set), max_attempts, and with a stride of 9: unique key ('' none), unique ttl in ms ('' none),
 --   release on finish ('1'/'0'); then, with a slot guard key only: slot (µs), guard ttl (ms).
 --   A chunk without unique keys takes stride 6: each argument costs the server about as much
---   as a field of the record.
+--   as a field of the record. A chunk whose messages also share priority, available_at, delayed
+--   and max_attempts (a bulk enqueue of one task) takes stride 2: those four come once, before
+--   the messages, and each message is its id and message alone.
 -- Returns one 1 (stored) or 0 (its unique key is taken) per message, in order.
 -- The ready score is (100 - priority) * 2^44 + sequence: higher priority first, FIFO within one;
 -- every value stays an exact integer in a double.
@@ -62,8 +64,16 @@ local function idle_worker()
     return top[1]
 end
 
+-- Values a stride-2 chunk shares (the others read theirs per message).
+local first_arg, shared = 6, stride == 2
+local priority, available_at, delayed, max_attempts, base
+if shared then
+    priority, available_at, delayed, max_attempts = tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9]
+    base = (100 - priority) * 17592186044416
+    first_arg = 10
+end
 -- One INCRBY reserves a sequence number per message (a refused one leaves a gap; order holds).
-local count = (last_arg - 5) / stride
+local count = (last_arg - first_arg + 1) / stride
 local seq = redis.call('INCRBY', KEYS[3], count) - count
 -- Counters index the tables: Lua's # operator searches the table each time.
 local results, n_results, ready_count = {}, 0, 0
@@ -76,9 +86,13 @@ local function add_ready()
         ready, ready_n = {}, 0
     end
 end
-for i = 6, last_arg, stride do
-    local id, msg, priority, available_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
-    local delayed, max_attempts = ARGV[i + 4], ARGV[i + 5]
+for i = first_arg, last_arg, stride do
+    local id, msg = ARGV[i], ARGV[i + 1]
+    if not shared then
+        priority, available_at, delayed, max_attempts = tonumber(ARGV[i + 2]), ARGV[i + 3],
+            ARGV[i + 4], ARGV[i + 5]
+        base = (100 - priority) * 17592186044416
+    end
     local ukey, uttl, release = '', '', '0'
     if stride == 9 then
         ukey, uttl, release = ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
@@ -95,7 +109,7 @@ for i = 6, last_arg, stride do
         seq = seq + 1
         -- '%d' (a C long; exact, as the score stays below 2^53): '%.0f' and tostring format
         -- a double, several times the cost per message.
-        local score = string.format('%d', (100 - priority) * 17592186044416 + seq)
+        local score = string.format('%d', base + seq)
         local key = task_prefix .. id
         -- attempts, worker_ids and errors start absent: every reader takes 0 / [] for them.
         redis.call('HSET', key, 'msg', msg, 'score', score, 'status', 'READY',
