@@ -71,9 +71,10 @@ class Executor:
             return await self._run_async(task, backend, claim, result, timeout)
         return await self._run_sync(task, backend, claim, result, timeout)
 
-    def start(self, claim: Claim) -> asyncio.Future[Outcome] | None:
+    def start(self, claim: Claim, hand_over: bool = False) -> asyncio.Future[Outcome] | None:
         """A plain sync attempt (a known task, no timeout) started on a thread: its future, whose
         result is the ``Outcome``. ``None`` for any other claim, which ``run`` takes.
+        ``hand_over``: see ``ThreadRunner.submit``.
 
         The worker then needs no coroutine and no asyncio task per claim: for a short sync task
         those cost about as much as everything else the event loop does for it.
@@ -86,7 +87,9 @@ class Executor:
         if is_async or claim.options.get("timeout") is not None:
             return None
         result = _running_result(task, claim)
-        return self.threads.submit(_attempt_in_thread, task, backend, claim, result, None)
+        return self.threads.submit(
+            _attempt_in_thread, task, backend, claim, result, None, hand_over=hand_over
+        )
 
     def refuse(self, claim: Claim, exc: Exception) -> Outcome:
         """A FAILED outcome for a claim the worker does not run (a full concurrency key)."""

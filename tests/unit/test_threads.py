@@ -131,3 +131,52 @@ async def test_calls_behind_a_long_cpu_bound_call_get_a_thread_once_it_stalls():
         await long
     finally:
         runner.shutdown()
+
+
+async def test_a_hand_over_returns_once_a_thread_took_the_call(monkeypatch):
+    """An idle runner's ``hand_over`` submit blocks (the GIL released) until a thread took it."""
+    monkeypatch.setattr("vtasks.runtime.threads.HAND_OVER_WAIT", 5.0)  # no time-out here
+    runner = ThreadRunner(4)
+    entered, release = threading.Event(), threading.Event()
+
+    def call() -> str:
+        entered.set()
+        release.wait(5)
+        return threading.current_thread().name
+
+    try:
+        for _ in range(20):  # a new thread the first time, the idle one after
+            entered.clear()
+            release.clear()
+            future = runner.submit(call, hand_over=True)
+            assert not runner._calls  # taken before submit returned
+            assert entered.wait(5)
+            release.set()
+            assert (await future).startswith("vtasks-task")
+            await asyncio.sleep(0.001)  # the thread goes back to sleep: the runner is idle
+        assert runner._taken.locked() and not runner._handing_over
+        # Not idle: a hand-over is only asked for when this call wakes a thread.
+        release.clear()
+        busy = runner.submit(release.wait, 5, hand_over=True)
+        queued = runner.submit(lambda: "queued", hand_over=True)
+        assert len(runner._calls) == 1 and not runner._handing_over
+        release.set()
+        assert await busy and await queued == "queued"
+    finally:
+        runner.shutdown()
+
+
+async def test_a_hand_over_that_times_out_leaves_the_next_ones_exact(monkeypatch):
+    """A thread slower than ``HAND_OVER_WAIT`` takes its call later; the hand-over state is reset
+    so that every later hand-over still waits for its own call."""
+    monkeypatch.setattr("vtasks.runtime.threads.HAND_OVER_WAIT", 0.0)
+    runner = ThreadRunner(2)
+    try:
+        results = []
+        for i in range(300):
+            results.append(await runner.submit(lambda i=i: i, hand_over=True))
+        assert results == list(range(300))
+        await asyncio.sleep(0.01)
+        assert runner._taken.locked() and not runner._handing_over
+    finally:
+        runner.shutdown()

@@ -20,7 +20,7 @@ class _AsyncExecutor:
         self.started: list[tuple[str, int]] = []  # (claim id, worker.processed at its start)
         self.gates: dict[str, asyncio.Event] = {}
 
-    def start(self, claim: Claim) -> None:
+    def start(self, claim: Claim, hand_over: bool = False) -> None:
         return None
 
     async def run(self, claim: Claim) -> Outcome:

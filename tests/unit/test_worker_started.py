@@ -20,7 +20,7 @@ class _Executor:
     def __init__(self) -> None:
         self.started: dict[str, asyncio.Future[Outcome]] = {}
 
-    def start(self, claim: Claim) -> asyncio.Future[Outcome]:
+    def start(self, claim: Claim, hand_over: bool = False) -> asyncio.Future[Outcome]:
         future = asyncio.get_running_loop().create_future()
         self.started[claim.id] = future
         return future
@@ -129,3 +129,25 @@ async def test_a_handed_claim_of_a_batch_queue_is_left_to_its_batch_loop():
     settings = WorkerSettings(concurrency=4, batch_queues={"default": BatchQueue(count=10)})
     worker = Worker(_Driver(), executor, settings, "p")  # type: ignore[arg-type]
     assert not worker._offer(noop_claim("a")) and not executor.started
+
+
+async def test_only_a_claim_started_on_an_idle_worker_asks_for_a_hand_over():
+    worker, executor, _ = _worker()
+    hand_overs: list[bool] = []
+    start = executor.start
+
+    def recording(claim: Claim, hand_over: bool = False) -> asyncio.Future[Outcome]:
+        hand_overs.append(hand_over)
+        return start(claim)
+
+    executor.start = recording  # type: ignore[method-assign]
+    for name in "abc":
+        worker._start(noop_claim(name))
+    for name in "abc":
+        executor.started[name].set_result(
+            Outcome(noop_claim(name), "SUCCESSFUL", datetime.now(UTC), "null")
+        )
+    await _turns()
+    assert not worker._running
+    assert worker._offer(noop_claim("d"))  # idle again: a hand-off asks for one too
+    assert hand_overs == [True, False, False, True]

@@ -253,7 +253,8 @@ class Worker:
 
     # -- running -------------------------------------------------------------------------------
     def _start(self, claim: Claim) -> None:
-        started = self.executor.start(claim)
+        # Idle until now: nothing else needs the loop, so the task's thread goes first.
+        started = self.executor.start(claim, hand_over=not self._running)
         if started is None:
             self._start_task(claim)
             return

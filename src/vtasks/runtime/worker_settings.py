@@ -17,9 +17,10 @@ from vtasks.runtime.batches import BatchQueue
 class Executor(Protocol):
     async def run(self, claim: Claim) -> Outcome: ...
 
-    def start(self, claim: Claim) -> asyncio.Future[Outcome] | None:
+    def start(self, claim: Claim, hand_over: bool = False) -> asyncio.Future[Outcome] | None:
         """``claim`` started without a coroutine when it can be (its outcome's future), else
-        ``None`` (then the worker awaits ``run``)."""
+        ``None`` (then the worker awaits ``run``). ``hand_over``: the worker had nothing else
+        running, so its loop may wait for the attempt's thread to begin."""
         ...
 
     async def run_batch(self, claims: list[Claim]) -> list[Outcome]: ...
