@@ -95,13 +95,28 @@ class ValkeyBackend(VTasksBackend):
 
     # -- enqueue -------------------------------------------------------------------------------
     def store(self, new: NewTask) -> bool:
-        return self.store_many([new])[0]
+        call, before = self._single_call(new)
+        [flags] = run(self._sync(), [call], before)
+        return flags[0] == 1
 
     async def astore(self, new: NewTask) -> bool:
-        calls, before, slots = self._enqueue_calls([new])
+        call, before = self._single_call(new)
         client, lane = await self.source.async_client_and_lane()
-        results = await arun(client, list(calls), before, lane=lane)
-        return _stored(results, slots, 1)[0]
+        [flags] = await arun(client, [call], before, lane=lane)
+        return flags[0] == 1
+
+    def _single_call(self, new: NewTask) -> tuple[Call, list[tuple[Any, ...]]]:
+        """One task's ``enqueue.lua`` call (stride 2, or 9 with a unique key) and its SADD: what
+        ``_enqueue_calls`` makes of a batch of one, without the batch's grouping and chunking."""
+        queue = new.task.queue_name
+        k, enqueued_us = queue_keys(self.prefix, queue), to_us(new.enqueued_at)
+        args: list[Any] = [k.task_prefix, k.unique_prefix, WAKE_CAP, k.inbox_prefix]
+        if new.unique_key:
+            args += (9, *self._message_args(new, enqueued_us, True))
+        else:
+            args += (2, *_shared_values(new, enqueued_us), new.id, self._encode(new, enqueued_us))
+        call = Call(SCRIPTS["enqueue"], _enqueue_keys(k), args)
+        return call, [("SADD", global_keys(self.prefix).queues, queue)]
 
     def store_many(
         self, news: Sequence[NewTask], meanwhile: Callable[[], None] | None = None
@@ -136,8 +151,7 @@ class ValkeyBackend(VTasksBackend):
             if _shares_fields(news, chunk):
                 if head.enqueued_at is not enqueued_at:
                     enqueued_at, enqueued_us = head.enqueued_at, to_us(head.enqueued_at)
-                _, _, *shared = self._message_args(head, enqueued_us, False)
-                args += (2, *shared)
+                args += (2, *_shared_values(head, enqueued_us))
                 for index in chunk:
                     new = news[index]
                     args += (new.id, self._encode(new, enqueued_us))
@@ -169,13 +183,8 @@ class ValkeyBackend(VTasksBackend):
 
     def _message_args(self, new: NewTask, enqueued_us: int, unique: bool) -> list[Any]:
         """One message's ``enqueue.lua`` values: 9 in a chunk with unique keys, else 6."""
-        task, plan = new.task, new.plan
-        run_after_us = None if task.run_after is None else to_us(task.run_after)
-        values = [
-            new.id, self._encode(new, enqueued_us), task.priority,
-            enqueued_us if run_after_us is None else run_after_us, "0" if run_after_us is None else "1",
-            plan.max_attempts,
-        ]  # fmt: skip
+        plan = new.plan
+        values = [new.id, self._encode(new, enqueued_us), *_shared_values(new, enqueued_us)]
         if unique:
             ttl = "" if not plan.unique_ttl else str(max(1, math.ceil(plan.unique_ttl * 1000)))
             values += (
@@ -382,6 +391,15 @@ def _stored(results: list[Any], slots: list[list[int]], count: int) -> list[bool
         for index, flag in zip(indexes, flags, strict=True):
             stored[index] = bool(int(flag))
     return stored
+
+
+def _shared_values(new: NewTask, enqueued_us: int) -> tuple[int, int, str, int]:
+    """``new``'s priority, available_at (µs), delayed flag and max_attempts, as ``enqueue.lua``
+    takes them (per message, or once for a stride-2 chunk)."""
+    run_after = new.task.run_after
+    if run_after is None:
+        return new.task.priority, enqueued_us, "0", new.plan.max_attempts
+    return new.task.priority, to_us(run_after), "1", new.plan.max_attempts
 
 
 def _shares_fields(news: Sequence[NewTask], chunk: list[int]) -> bool:

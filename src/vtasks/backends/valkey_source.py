@@ -51,6 +51,8 @@ class Source:
                 f"TASKS[{alias!r}]['OPTIONS']: CLUSTER works with BROKER_URL only (a cluster "
                 "client routes by slot and shares no connection pool)"
             )
+        #: The module-level sync client of ``url``, once looked up (the look-up parses the URL).
+        self._sync_client: Any = None
 
     @property
     def borrowed(self) -> bool:
@@ -60,8 +62,10 @@ class Source:
     def sync_client(self) -> Any:
         if self.cache_alias is not None:
             return self._cache().get_raw_client(async_client=False)
-        assert self.url is not None
-        return _client.sync_client(self.url, self.cluster)
+        if self._sync_client is None:
+            assert self.url is not None
+            self._sync_client = _client.sync_client(self.url, self.cluster)
+        return self._sync_client
 
     async def async_client(self) -> Any:
         if self.pool is not None:

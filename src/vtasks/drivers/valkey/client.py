@@ -72,7 +72,10 @@ def _new_sync_client(url: str, cluster: bool) -> Any:
         return ValkeyCluster.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT)
     import valkey
 
-    return valkey.Valkey.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT)
+    client = valkey.Valkey.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT)
+    pool = client.connection_pool
+    pool.connection_class = _c_packing(pool.connection_class)
+    return client
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,8 +126,9 @@ def new_async_client(
 
 
 class _CPacking:
-    """Pack commands with libvalkey's C encoder (valkey-py's sync client does; its asyncio one
-    packs in Python, which cost a worker about 15% of its time in long ``finish.lua`` calls).
+    """Pack commands with libvalkey's C encoder, called directly. valkey-py's asyncio client packs
+    in Python (which cost a worker about 15% of its time in long ``finish.lua`` calls); its sync
+    one calls the same encoder through a serializer object, a call more per command.
 
     Mixed into the pool's connection class; without libvalkey the class is left alone. The
     cluster client takes no custom connection class, so it keeps valkey-py's packer.
