@@ -12,20 +12,20 @@ from django.utils import timezone
 
 from tests import tasks
 from tests.contract.conftest import new_valkey_driver
-from vtasks.backends.valkey import _CHUNK, _FIRST_CHUNK, _chunked, _shares_fields
+from vtasks.backends.valkey_enqueue import CHUNK, FIRST_CHUNK, chunked, shares_fields
 from vtasks.drivers.valkey.client import sync_client
 from vtasks.drivers.valkey.keys import queue_keys
 from vtasks.drivers.valkey.scripts import WAKE_CAP
 
-N = 60  # over _FIRST_CHUNK: two chunks
+N = 60  # over FIRST_CHUNK: two chunks
 
 
 def test_chunks_grow_from_a_small_first_one() -> None:
-    sizes = [len(chunk) for chunk in _chunked(list(range(1000)))]
-    assert sizes[:4] == [_FIRST_CHUNK, 2 * _FIRST_CHUNK, 4 * _FIRST_CHUNK, _CHUNK]
-    assert max(sizes) == _CHUNK and sum(sizes) == 1000
-    assert [i for chunk in _chunked(list(range(1000))) for i in chunk] == list(range(1000))
-    assert list(_chunked([])) == [] and list(_chunked([7])) == [[7]]
+    sizes = [len(chunk) for chunk in chunked(list(range(1000)))]
+    assert sizes[:4] == [FIRST_CHUNK, 2 * FIRST_CHUNK, 4 * FIRST_CHUNK, CHUNK]
+    assert max(sizes) == CHUNK and sum(sizes) == 1000
+    assert [i for chunk in chunked(list(range(1000))) for i in chunk] == list(range(1000))
+    assert list(chunked([])) == [] and list(chunked([7])) == [[7]]
 
 
 def _calls(queue: str) -> list[tuple[Any, tuple[Any, ...], dict[str, Any]]]:
@@ -108,7 +108,7 @@ async def test_a_bulk_over_several_chunks_is_claimed_by_priority_then_in_order(
 def _strides(backend: Any, calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]]) -> list[int]:
     now = timezone.now()
     news = [backend.prepare(task, args, kwargs, now=now) for task, args, kwargs in calls]
-    enqueue_calls, _, _ = backend._enqueue_calls(news)
+    enqueue_calls, _, _ = backend._enqueue.batch(news)
     return [call.args[4] for call in enqueue_calls]
 
 
@@ -122,7 +122,7 @@ def test_a_chunk_of_one_task_sends_what_its_messages_share_once(valkey: str) -> 
     unique = tasks.add.using(backend="valkey", unique=True)
     assert _strides(backend, [(unique, (i, i), {}) for i in range(3)]) == [9]
     news = [backend.prepare(shared, (i, i), {}) for i in range(2)]  # two enqueue times
-    assert not _shares_fields(news, [0, 1]) and _shares_fields(news, [1])
+    assert not shares_fields(news, [0, 1]) and shares_fields(news, [1])
 
 
 def test_shared_and_per_message_values_store_the_same(valkey: str) -> None:

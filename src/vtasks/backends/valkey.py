@@ -13,8 +13,7 @@ A task id does not say which queue holds it, so ``get_result`` looks in every qu
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,33 +23,25 @@ from django.utils import timezone
 
 from vtasks.backends import valkey_tasks as _tasks
 from vtasks.backends.base import NewTask, VTasksBackend
+from vtasks.backends.valkey_enqueue import EnqueueCalls, enqueue_keys, stored
 from vtasks.backends.valkey_source import DEFAULT_URL, Source
 from vtasks.config import env
 from vtasks.drivers.valkey import finished as _finished
 from vtasks.drivers.valkey import queues as _queues
 from vtasks.drivers.valkey.keys import (
     DEFAULT_PREFIX,
-    QueueKeys,
     glob_escape,
     global_keys,
     queue_keys,
 )
-from vtasks.drivers.valkey.records import from_us, message_body, record_view, to_us
+from vtasks.drivers.valkey.records import from_us, record_view, to_us
 from vtasks.drivers.valkey.scripts import SCRIPTS, WAKE_CAP, Call, arun, run
-from vtasks.wire import codec, envelope
+from vtasks.wire import codec
 
 if TYPE_CHECKING:
     from vtasks.core.cron import Schedule
 
 __all__ = ["DEFAULT_URL", "ValkeyBackend"]
-
-#: Messages per script call: bounds how long one call holds the server, and lets a bulk
-#: enqueue send its first chunks while the later ones are still being encoded. A queue's first
-#: call takes ``_FIRST_CHUNK`` messages and each next one twice as many, up to ``_CHUNK``: the
-#: server starts as soon as a few are encoded, and each call it runs (about 6 µs a message)
-#: lasts longer than encoding the next one here (about 3 µs a message).
-_CHUNK = 200
-_FIRST_CHUNK = 25
 
 
 class ValkeyBackend(VTasksBackend):
@@ -92,31 +83,19 @@ class ValkeyBackend(VTasksBackend):
         #: VTASKS_COMPRESS_THRESHOLD; ``None``: the envelope's default.
         self.compress_threshold: int | None = env.value(env.COMPRESS_THRESHOLD_SETTING)
         self.blocking_timeout = float(self.options.get("BLOCKING_TIMEOUT", 1.0))
+        self._enqueue = EnqueueCalls(self.prefix, alias, self.compress_threshold)
 
     # -- enqueue -------------------------------------------------------------------------------
     def store(self, new: NewTask) -> bool:
-        call, before = self._single_call(new)
-        [flags] = run(self._sync(), [call], before)
+        call, sadd = self._enqueue.single(new)
+        [flags] = run(self._sync(), [call], sadd)
         return flags[0] == 1
 
     async def astore(self, new: NewTask) -> bool:
-        call, before = self._single_call(new)
+        call, sadd = self._enqueue.single(new)
         client, lane = await self.source.async_client_and_lane()
-        [flags] = await arun(client, [call], before, lane=lane)
+        [flags] = await arun(client, [call], sadd, lane=lane)
         return flags[0] == 1
-
-    def _single_call(self, new: NewTask) -> tuple[Call, list[tuple[Any, ...]]]:
-        """One task's ``enqueue.lua`` call (stride 2, or 9 with a unique key) and its SADD: what
-        ``_enqueue_calls`` makes of a batch of one, without the batch's grouping and chunking."""
-        queue = new.task.queue_name
-        k, enqueued_us = queue_keys(self.prefix, queue), to_us(new.enqueued_at)
-        args: list[Any] = [k.task_prefix, k.unique_prefix, WAKE_CAP, k.inbox_prefix]
-        if new.unique_key:
-            args += (9, *self._message_args(new, enqueued_us, True))
-        else:
-            args += (2, *_shared_values(new, enqueued_us), new.id, self._encode(new, enqueued_us))
-        call = Call(SCRIPTS["enqueue"], _enqueue_keys(k), args)
-        return call, [("SADD", global_keys(self.prefix).queues, queue)]
 
     def store_many(
         self, news: Sequence[NewTask], meanwhile: Callable[[], None] | None = None
@@ -125,73 +104,9 @@ class ValkeyBackend(VTasksBackend):
             if meanwhile is not None:
                 meanwhile()
             return []
-        calls, before, slots = self._enqueue_calls(news)
-        results = run(self._sync(), calls, before, meanwhile)
-        return _stored(results, slots, len(news))
-
-    def _enqueue_calls(
-        self, news: Sequence[NewTask]
-    ) -> tuple[Iterator[Call], list[tuple[Any, ...]], list[list[int]]]:
-        """One ``enqueue.lua`` call per queue and chunk (made lazily: each is encoded while the
-        server runs the one before), the SADD of the queue names, and which message index each
-        call's results belong to."""
-        by_queue: dict[str, list[int]] = defaultdict(list)
-        for index, new in enumerate(news):
-            by_queue[new.task.queue_name].append(index)
-        slots = [chunk for indexes in by_queue.values() for chunk in _chunked(indexes)]
-        before = [("SADD", global_keys(self.prefix).queues, *by_queue)]
-        return self._calls(news, slots), before, slots
-
-    def _calls(self, news: Sequence[NewTask], slots: list[list[int]]) -> Iterator[Call]:
-        enqueued_at, enqueued_us = None, 0  # a bulk enqueue's tasks share one enqueue time
-        for chunk in slots:
-            head = news[chunk[0]]
-            k = queue_keys(self.prefix, head.task.queue_name)
-            args: list[Any] = [k.task_prefix, k.unique_prefix, WAKE_CAP, k.inbox_prefix]
-            if _shares_fields(news, chunk):
-                if head.enqueued_at is not enqueued_at:
-                    enqueued_at, enqueued_us = head.enqueued_at, to_us(head.enqueued_at)
-                args += (2, *_shared_values(head, enqueued_us))
-                for index in chunk:
-                    new = news[index]
-                    args += (new.id, self._encode(new, enqueued_us))
-            else:
-                unique = any(news[index].unique_key for index in chunk)
-                args.append(9 if unique else 6)
-                for index in chunk:
-                    new = news[index]
-                    if new.enqueued_at is not enqueued_at:
-                        enqueued_at, enqueued_us = new.enqueued_at, to_us(new.enqueued_at)
-                    args += self._message_args(new, enqueued_us, unique)
-            yield Call(SCRIPTS["enqueue"], _enqueue_keys(k), args)
-
-    def _encode(self, new: NewTask, enqueued_us: int) -> bytes:
-        """One message's envelope (the call, with times as integer microseconds)."""
-        task, plan = new.task, new.plan
-        body = message_body(  # in order: keywords cost more than building the body
-            plan.task_path,
-            self.alias,
-            task.queue_name,
-            task.priority,
-            new.args,
-            new.kwargs,
-            None if task.run_after is None else to_us(task.run_after),
-            enqueued_us,
-            new.options_json or plan.options_json,
-        )
-        return envelope.encode(body, threshold=self.compress_threshold)
-
-    def _message_args(self, new: NewTask, enqueued_us: int, unique: bool) -> list[Any]:
-        """One message's ``enqueue.lua`` values: 9 in a chunk with unique keys, else 6."""
-        plan = new.plan
-        values = [new.id, self._encode(new, enqueued_us), *_shared_values(new, enqueued_us)]
-        if unique:
-            ttl = "" if not plan.unique_ttl else str(max(1, math.ceil(plan.unique_ttl * 1000)))
-            values += (
-                new.unique_key or "", ttl if new.unique_key else "",
-                "1" if plan.release_unique_on_finish else "0",
-            )  # fmt: skip
-        return values
+        calls, sadd, slots = self._enqueue.batch(news)
+        results = run(self._sync(), calls, sadd, meanwhile)
+        return stored(results, slots, len(news))
 
     # -- results -------------------------------------------------------------------------------
     def get_result(self, result_id: str) -> TaskResult:
@@ -344,8 +259,8 @@ class ValkeyBackend(VTasksBackend):
         """
         new = self.prepare(self.scheduled_task(schedule), schedule.args, schedule.kwargs)
         k = queue_keys(self.prefix, new.task.queue_name)
-        keys = (*_enqueue_keys(k), k.schedule(schedule.name))
-        message = self._message_args(new, to_us(new.enqueued_at), True)
+        keys = (*enqueue_keys(k), k.schedule(schedule.name))
+        message = self._enqueue.message_args(new, to_us(new.enqueued_at), True)
         args = [k.task_prefix, k.unique_prefix, WAKE_CAP, k.inbox_prefix, 9, *message]
         args += [to_us(slot), _slot_ttl_ms(schedule, slot)]
         before = [("SADD", global_keys(self.prefix).queues, new.task.queue_name)]
@@ -385,43 +300,6 @@ def _slot_ttl_ms(schedule: Schedule, slot: datetime) -> int:
     return math.ceil(max(_SLOT_KEY_FLOOR, _SLOT_KEY_PERIODS * period) * 1000)
 
 
-def _stored(results: list[Any], slots: list[list[int]], count: int) -> list[bool]:
-    stored = [False] * count
-    for flags, indexes in zip(results, slots, strict=True):
-        for index, flag in zip(indexes, flags, strict=True):
-            stored[index] = bool(int(flag))
-    return stored
-
-
-def _shared_values(new: NewTask, enqueued_us: int) -> tuple[int, int, str, int]:
-    """``new``'s priority, available_at (µs), delayed flag and max_attempts, as ``enqueue.lua``
-    takes them (per message, or once for a stride-2 chunk)."""
-    run_after = new.task.run_after
-    if run_after is None:
-        return new.task.priority, enqueued_us, "0", new.plan.max_attempts
-    return new.task.priority, to_us(run_after), "1", new.plan.max_attempts
-
-
-def _shares_fields(news: Sequence[NewTask], chunk: list[int]) -> bool:
-    """Whether ``chunk``'s messages share priority, available_at, delayed and max_attempts
-    (one task, one enqueue time) and none has a unique key: ``enqueue.lua``'s stride 2."""
-    head = news[chunk[0]]
-    task, enqueued_at = head.task, head.enqueued_at
-    for index in chunk:
-        new = news[index]
-        if new.task is not task or new.enqueued_at is not enqueued_at or new.unique_key:
-            return False
-    return True
-
-
-def _chunked(indexes: list[int]) -> Iterator[list[int]]:
-    """``indexes`` in chunks of ``_FIRST_CHUNK``, then twice as many each time, up to ``_CHUNK``."""
-    start, size = 0, _FIRST_CHUNK
-    while start < len(indexes):
-        yield indexes[start : start + size]
-        start, size = start + size, min(size * 2, _CHUNK)
-
-
 def _batches(items: Any, size: int) -> Any:
     batch: list[Any] = []
     for item in items:
@@ -431,8 +309,3 @@ def _batches(items: Any, size: int) -> Any:
             batch = []
     if batch:
         yield batch
-
-
-def _enqueue_keys(k: QueueKeys) -> tuple[str, ...]:
-    """``enqueue.lua``'s keys (without the optional slot guard)."""
-    return (k.ready, k.delayed, k.seq, k.wake, k.paused, k.idle, k.running)
