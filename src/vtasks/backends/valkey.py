@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from vtasks.backends import valkey_tasks as _tasks
 from vtasks.backends.base import NewTask, VTasksBackend
-from vtasks.backends.valkey_enqueue import EnqueueCalls, enqueue_keys, stored
+from vtasks.backends.valkey_enqueue import EnqueueCalls, enqueue_keys, script_head, stored
 from vtasks.backends.valkey_source import DEFAULT_URL, Source
 from vtasks.config import env
 from vtasks.drivers.valkey import finished as _finished
@@ -35,7 +35,7 @@ from vtasks.drivers.valkey.keys import (
     queue_keys,
 )
 from vtasks.drivers.valkey.records import from_us, record_view, to_us
-from vtasks.drivers.valkey.scripts import SCRIPTS, WAKE_CAP, Call, arun, run
+from vtasks.drivers.valkey.scripts import SCRIPTS, Call, arun, run
 from vtasks.wire import codec
 
 if TYPE_CHECKING:
@@ -261,7 +261,7 @@ class ValkeyBackend(VTasksBackend):
         k = queue_keys(self.prefix, new.task.queue_name)
         keys = (*enqueue_keys(k), k.schedule(schedule.name))
         message = self._enqueue.message_args(new, to_us(new.enqueued_at), True)
-        args = [k.task_prefix, k.unique_prefix, WAKE_CAP, k.inbox_prefix, 9, *message]
+        args = [*script_head(k), 9, *message]
         args += [to_us(slot), _slot_ttl_ms(schedule, slot)]
         before = [("SADD", global_keys(self.prefix).queues, new.task.queue_name)]
         (flags,) = run(self._sync(), [Call(SCRIPTS["enqueue"], keys, args)], before)

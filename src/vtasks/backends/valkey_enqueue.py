@@ -45,7 +45,7 @@ class EnqueueCalls:
         of a batch of one, without the grouping and chunking."""
         queue = new.task.queue_name
         k, enqueued_us = queue_keys(self.prefix, queue), to_us(new.enqueued_at)
-        args: list[Any] = [k.task_prefix, k.unique_prefix, WAKE_CAP, k.inbox_prefix]
+        args = script_head(k)
         if new.unique_key:
             args += (9, *self.message_args(new, enqueued_us, True))
         else:
@@ -69,7 +69,7 @@ class EnqueueCalls:
         for chunk in slots:
             head = news[chunk[0]]
             k = queue_keys(self.prefix, head.task.queue_name)
-            args: list[Any] = [k.task_prefix, k.unique_prefix, WAKE_CAP, k.inbox_prefix]
+            args = script_head(k)
             if shares_fields(news, chunk):
                 if head.enqueued_at is not enqueued_at:
                     enqueued_at, enqueued_us = head.enqueued_at, to_us(head.enqueued_at)
@@ -152,6 +152,11 @@ def chunked(indexes: list[int]) -> Iterator[list[int]]:
     while start < len(indexes):
         yield indexes[start : start + size]
         start, size = start + size, min(size * 2, CHUNK)
+
+
+def script_head(k: QueueKeys) -> list[Any]:
+    """``enqueue.lua``'s first four values for ``k``'s queue; the stride and messages follow."""
+    return [k.task_prefix, k.unique_prefix, WAKE_CAP, k.inbox_prefix]
 
 
 def enqueue_keys(k: QueueKeys) -> tuple[str, ...]:
