@@ -150,3 +150,11 @@ def per_account(path: str, account_id: int, seconds: float = 0.02) -> int:
 def exclusive(path: str, name: str, seconds: float = 0.0) -> str:
     time.sleep(seconds)
     return record.func(path, name)
+
+
+@task
+def collector_state() -> dict[str, bool]:
+    """How the worker process runs its tasks: the collector on, the start-up heap frozen."""
+    import gc
+
+    return {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count() > 0}

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vtasks.task import task
+from vtasks.declare import task
 
 #: Seconds the ``sleep`` task type waits: a short database query or API call.
 NAP = 0.01

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.tasks import task_backends
 
 from vtasks.config import env
+from vtasks.core import heap
 from vtasks.core.errors import ConfigError
 from vtasks.execution import Executor
 from vtasks.observability import health
@@ -167,6 +168,7 @@ def serve_driver(
     observer: Observer | None = None,
 ) -> int:  # fmt: skip
     """Run a ``Worker`` on ``driver`` in a fresh uvloop until stopped; returns its exit code."""
+    heap.settle()  # start-up is over (see ``core.heap``)
     try:
         import uvloop
 

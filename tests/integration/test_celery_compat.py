@@ -16,7 +16,7 @@ from tests.conftest import storage_for
 from tests.helpers import lines, work
 from vtasks.compat.celery import AsyncResult, CeleryTask, EagerResult, celery_priority, shared_task
 from vtasks.core.errors import Revoked
-from vtasks.task import Task
+from vtasks.declare import Task
 
 REVOKED_PATH = f"{Revoked.__module__}.{Revoked.__qualname__}"
 

@@ -37,7 +37,7 @@ def test_enqueue_side_does_not_import_the_runtime():
 def test_lower_layers_do_not_import_higher_ones():
     layers = {
         "core": 0, "wire": 1, "config": 1, "drivers": 2, "observability": 2, "runtime": 3,
-        "backends": 4, "task": 4, "execution": 4, "serve": 4, "launch": 4, "ops": 4, "management": 4,
+        "backends": 4, "declare": 4, "execution": 4, "serve": 4, "launch": 4, "ops": 4, "management": 4,
         "asgi": 4, "asyncmode": 4, "embedded": 4, "compat": 4, "contrib": 4, "admin": 4,
         "scheduler": 4, "schedules": 4, "outcomes": 4, "task_threads": 4,
         "sidecar": 4, "benchmarking": 4, "routers": 4, "worker_setup": 4, "urls_empty": 4,

@@ -25,7 +25,7 @@ from vtasks.backends.results import ready_result
 from vtasks.config import env
 from vtasks.core.errors import ConfigError, PayloadTooLarge
 from vtasks.core.retry import Backoff
-from vtasks.task import Task
+from vtasks.declare import Task
 from vtasks.wire import codec
 
 if TYPE_CHECKING:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from vtasks.cli.setup import add_path, django_setup
+from vtasks.core import heap
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +61,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Its start-up (Django's imports and set-up, the parser) runs without the
+    cyclic collector; the long-lived commands settle the heap when they start serving (``heap``)."""
+    heap.pause()
+    try:
+        return _command(argv)
+    finally:
+        heap.resume()  # a command that never settled: ended, failed or short-lived
+
+
+def _command(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     add_path(args.pythonpath)
     if args.command in ("supervise", "check", "health"):
@@ -138,6 +149,7 @@ def _run_scheduler(args: argparse.Namespace) -> int:
             print(f"vtasks: invalid configuration ({args.config}):{lines}", file=sys.stderr)
             return exitcodes.USAGE
         backend, entries = backend or topology.backend, topology.scheduler.entries()
+    heap.settle()
     return run_scheduler(backend or "default", entries)
 
 

@@ -17,6 +17,7 @@ from vtasks.config import loader, sources
 from vtasks.config.explain import explain
 from vtasks.config.loader import Resolved
 from vtasks.config.messages import origin_of
+from vtasks.core import heap
 from vtasks.core.errors import ConfigError
 from vtasks.runtime import exitcodes
 
@@ -90,6 +91,7 @@ def run_supervise(args: argparse.Namespace) -> int:
         if not any(spec.kind in ("worker", "scheduler") for spec in first.specs):
             print(NOTHING_TO_RUN, file=sys.stderr)
             return exitcodes.USAGE
+        heap.settle()  # before the first fork: the children share the frozen start-up heap
         return supervise(
             first.specs,
             first.settings,
@@ -114,6 +116,7 @@ def _run_async(topology: Topology, burst: bool) -> int:
     if not any(spec.kind in ("worker", "scheduler") for spec in specs):
         print(NOTHING_TO_RUN, file=sys.stderr)
         return exitcodes.USAGE
+    heap.settle()
     return run_async(specs, topology, burst=burst)
 
 

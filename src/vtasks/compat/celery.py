@@ -51,7 +51,7 @@ from django.utils import timezone
 
 from vtasks.core.errors import Revoked, TaskFailed
 from vtasks.core.retry import Backoff, ExponentialBackoff, retry_delay
-from vtasks.task import Task
+from vtasks.declare import Task
 from vtasks.wire import codec
 
 _OPTIONS = {
