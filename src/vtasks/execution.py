@@ -33,7 +33,7 @@ from vtasks.outcomes import (
     unknown_backend,
     unrunnable,
 )
-from vtasks.runtime.threads import ThreadRunner
+from vtasks.runtime.threads import Then, ThreadRunner
 from vtasks.task_threads import close_connections_if_used
 from vtasks.wire import codec
 
@@ -71,10 +71,12 @@ class Executor:
             return await self._run_async(task, backend, claim, result, timeout)
         return await self._run_sync(task, backend, claim, result, timeout)
 
-    def start(self, claim: Claim, hand_over: bool = False) -> asyncio.Future[Outcome] | None:
+    def start(
+        self, claim: Claim, hand_over: bool = False, then: Then = None
+    ) -> asyncio.Future[Outcome] | None:
         """A plain sync attempt (a known task, no timeout) started on a thread: its future, whose
         result is the ``Outcome``. ``None`` for any other claim, which ``run`` takes.
-        ``hand_over``: see ``ThreadRunner.submit``.
+        ``hand_over`` and ``then``: see ``ThreadRunner.submit``.
 
         The worker then needs no coroutine and no asyncio task per claim: for a short sync task
         those cost about as much as everything else the event loop does for it.
@@ -88,7 +90,7 @@ class Executor:
             return None
         result = _running_result(task, claim)
         return self.threads.submit(
-            _attempt_in_thread, task, backend, claim, result, None, hand_over=hand_over
+            _attempt_in_thread, task, backend, claim, result, None, hand_over=hand_over, then=then
         )
 
     def refuse(self, claim: Claim, exc: Exception) -> Outcome:

@@ -180,3 +180,40 @@ async def test_a_hand_over_that_times_out_leaves_the_next_ones_exact(monkeypatch
         assert runner._taken.locked() and not runner._handing_over
     finally:
         runner.shutdown()
+
+
+async def test_then_runs_on_the_loop_once_resolved_and_a_failing_one_stops_no_other():
+    runner = ThreadRunner(1)
+    loop = asyncio.get_running_loop()
+    reported: list[BaseException] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context["exception"]))
+    seen: list[tuple[object, bool]] = []
+    gate = threading.Event()
+
+    def then(future: asyncio.Future) -> None:
+        assert threading.current_thread() is threading.main_thread()
+        value = future.result() if future.exception() is None else "error"
+        seen.append((value, future.done()))
+        if value == 1:
+            raise RuntimeError("a continuation failed")
+
+    def boom() -> None:
+        raise ValueError("in the thread")
+
+    try:
+        blocked = runner.submit(gate.wait)  # the rest queue behind it: one delivered batch
+        futures = [runner.submit(lambda i=i: i, then=then) for i in range(3)]
+        futures.append(runner.submit(boom, then=then))
+        cancelled = runner.submit(lambda: "never seen", then=then)
+        cancelled.cancel()
+        gate.set()
+        await blocked
+        await asyncio.wait(futures)
+        await asyncio.sleep(0)
+        assert seen == [(0, True), (1, True), (2, True), ("error", True)]
+        assert [str(exc) for exc in reported] == ["a continuation failed"]
+        with pytest.raises(ValueError):
+            futures[-1].result()
+    finally:
+        loop.set_exception_handler(None)
+        runner.shutdown()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 from tests.helpers import noop_claim
 from vtasks.drivers.base import Claim, Outcome
@@ -20,7 +21,7 @@ class _AsyncExecutor:
         self.started: list[tuple[str, int]] = []  # (claim id, worker.processed at its start)
         self.gates: dict[str, asyncio.Event] = {}
 
-    def start(self, claim: Claim, hand_over: bool = False) -> None:
+    def start(self, claim: Claim, hand_over: bool = False, then: Any = None) -> None:
         return None
 
     async def run(self, claim: Claim) -> Outcome:

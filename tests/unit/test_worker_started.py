@@ -15,15 +15,30 @@ from vtasks.runtime.worker import Worker, WorkerSettings
 
 
 class _Executor:
-    """Hands out futures the test resolves; ``run`` is never expected."""
+    """Hands out futures the test ends (as ``ThreadRunner`` does: resolved, then ``then`` called
+    on the loop); ``run`` is never expected."""
 
     def __init__(self) -> None:
         self.started: dict[str, asyncio.Future[Outcome]] = {}
+        self.thens: dict[str, Any] = {}
 
-    def start(self, claim: Claim, hand_over: bool = False) -> asyncio.Future[Outcome]:
+    def start(
+        self, claim: Claim, hand_over: bool = False, then: Any = None
+    ) -> asyncio.Future[Outcome]:
         future = asyncio.get_running_loop().create_future()
         self.started[claim.id] = future
+        self.thens[claim.id] = then
         return future
+
+    def end(
+        self, claim_id: str, outcome: Outcome | None = None, error: BaseException | None = None
+    ) -> None:
+        future = self.started[claim_id]
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(outcome)
+        self.thens[claim_id](future)
 
     async def run(self, claim: Claim) -> Outcome:  # pragma: no cover - the test would fail
         raise AssertionError("run() is for claims start() declines")
@@ -56,7 +71,7 @@ async def test_a_result_is_recorded_and_the_slot_freed():
     worker._start(claim)
     assert list(worker._running.values()) == [claim]
     outcome = Outcome(claim, "SUCCESSFUL", datetime.now(UTC), "null")
-    executor.started["a"].set_result(outcome)
+    executor.end("a", outcome)
     await _turns()
     assert not worker._running and worker.recorder.pending == [outcome] and worker.processed == 1
     assert worker._slot_freed.is_set()
@@ -65,7 +80,7 @@ async def test_a_result_is_recorded_and_the_slot_freed():
 async def test_an_error_hands_the_claim_back_before_its_slot_frees():
     worker, executor, driver = _worker()
     worker._start(noop_claim("b"))
-    executor.started["b"].set_exception(RuntimeError("a task_started receiver failed"))
+    executor.end("b", error=RuntimeError("a task_started receiver failed"))
     await _turns()
     assert list(worker._running.values())[0].id == "b"  # held while the hand-back runs
     assert not worker._slot_freed.is_set()
@@ -79,19 +94,21 @@ async def test_a_keyboard_interrupt_stops_the_worker_and_hands_the_claim_back():
     worker, executor, driver = _worker()
     driver.release.set()
     worker._start(noop_claim("c"))
-    executor.started["c"].set_exception(KeyboardInterrupt())
+    executor.end("c", error=KeyboardInterrupt())
     await _turns()
     assert worker._stopping.is_set() and driver.handed_back == ["c"] and not worker._running
 
 
-async def test_a_cancelled_attempt_is_left_to_the_drain():
-    worker, executor, driver = _worker()
+async def test_an_attempt_still_running_at_the_drain_is_cancelled_and_handed_back():
+    executor, driver = _Executor(), _Driver()
+    settings = WorkerSettings(concurrency=4, shutdown_timeout=0.01)
+    worker = Worker(driver, executor, settings, "p")  # type: ignore[arg-type]
     driver.release.set()
     worker._start(noop_claim("d"))
-    executor.started["d"].cancel()
-    await _turns()
-    assert not worker._running and not worker.recorder.pending and driver.handed_back == []
-    assert worker.processed == 0
+    worker.stop()
+    await worker._drain()
+    assert executor.started["d"].cancelled() and driver.handed_back == ["d"]
+    assert not worker._running and not worker.recorder.pending and worker.processed == 0
 
 
 class _Observer:
@@ -136,17 +153,17 @@ async def test_only_a_claim_started_on_an_idle_worker_asks_for_a_hand_over():
     hand_overs: list[bool] = []
     start = executor.start
 
-    def recording(claim: Claim, hand_over: bool = False) -> asyncio.Future[Outcome]:
+    def recording(
+        claim: Claim, hand_over: bool = False, then: Any = None
+    ) -> asyncio.Future[Outcome]:
         hand_overs.append(hand_over)
-        return start(claim)
+        return start(claim, then=then)
 
     executor.start = recording  # type: ignore[method-assign]
     for name in "abc":
         worker._start(noop_claim(name))
     for name in "abc":
-        executor.started[name].set_result(
-            Outcome(noop_claim(name), "SUCCESSFUL", datetime.now(UTC), "null")
-        )
+        executor.end(name, Outcome(noop_claim(name), "SUCCESSFUL", datetime.now(UTC), "null"))
     await _turns()
     assert not worker._running
     assert worker._offer(noop_claim("d"))  # idle again: a hand-off asks for one too

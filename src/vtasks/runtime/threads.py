@@ -40,7 +40,9 @@ STALLED_AFTER = 0.02
 #: The longest ``submit(..., hand_over=True)`` blocks its loop for a thread to take the call.
 HAND_OVER_WAIT = 0.001
 
-_Call = tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]]
+#: Called on the loop with a call's future once it is resolved (see ``ThreadRunner.submit``).
+Then = Callable[[asyncio.Future[Any]], None] | None
+_Call = tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...], Then]
 
 
 class ThreadRunner:
@@ -65,7 +67,7 @@ class ThreadRunner:
         self._last_progress: tuple[int, float] = (0, 0.0)  # (calls finished, clock)
         self._unsaturated_looks = 0  # looks in a row that found the CPU partly idle
         self._stopping = False
-        self._done: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        self._done: list[tuple[asyncio.Future[Any], Any, BaseException | None, Then]] = []
         self._lock = threading.Lock()
         self._wake_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -76,9 +78,13 @@ class ThreadRunner:
         self._taken.acquire()
 
     def submit(
-        self, fn: Callable[..., Any], *args: Any, hand_over: bool = False
+        self, fn: Callable[..., Any], *args: Any, hand_over: bool = False, then: Then = None
     ) -> asyncio.Future[Any]:
         """Run ``fn(*args)`` on a thread; the returned future resolves on the calling loop.
+
+        ``then(future)`` runs right after the future resolves (not when it is cancelled), in the
+        same loop callback that delivers the batch: a done callback would cost a partial, a
+        handle and a turn of the loop per call (measured: ~3 µs a call against ~0.1 µs).
 
         ``hand_over`` (the worker had nothing else running): when this call wakes a thread, block
         until that thread has taken it (at most ``HAND_OVER_WAIT``), the GIL released. Otherwise
@@ -92,7 +98,7 @@ class ThreadRunner:
         future = loop.create_future()
         arm = handing = False
         with self._lock:
-            self._calls.append((future, fn, args))
+            self._calls.append((future, fn, args, then))
             if self._active == 0:
                 self._wake(1)
                 handing = self._handing_over = hand_over
@@ -188,15 +194,15 @@ class ThreadRunner:
                             return
                         self._sleepers.append(wake)
                         break
-                    future, fn, args = self._calls.popleft()
+                    future, fn, args, then = self._calls.popleft()
                     took, self._handing_over = self._handing_over, False
                 if took:
                     self._taken.release()
-                if not self._run(future, fn, args):
+                if not self._run(future, fn, args, then):
                     return
 
     def _run(
-        self, future: asyncio.Future[Any], fn: Callable[..., Any], args: tuple[Any, ...]
+        self, future: asyncio.Future[Any], fn: Callable[..., Any], args: tuple[Any, ...], then: Then
     ) -> bool:
         """One call, its result handed to the loop; ``False`` once the loop is closed."""
         result, error = None, None
@@ -206,7 +212,7 @@ class ThreadRunner:
             error = exc
         with self._lock:
             self._finished += 1
-            self._done.append((future, result, error))
+            self._done.append((future, result, error, then))
             wake, self._wake_pending = not self._wake_pending, True
         if wake:
             assert self._loop is not None
@@ -222,10 +228,21 @@ class ThreadRunner:
         with self._lock:
             done, self._done = self._done, []
             self._wake_pending = False
-        for future, result, error in done:
+        for future, result, error, then in done:
             if future.cancelled():
                 continue
             if error is not None:
                 future.set_exception(error)
             else:
                 future.set_result(result)
+            if then is not None:
+                try:
+                    then(future)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:  # as the loop treats a callback's: the rest go on
+                    assert self._loop is not None
+                    self._loop.call_exception_handler(
+                        {"message": "vtasks: a thread call's continuation failed",
+                         "exception": exc, "future": future}
+                    )  # fmt: skip

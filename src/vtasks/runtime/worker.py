@@ -6,7 +6,6 @@ the next batch collects. Polling stays the correctness path; ``wait_for_work`` o
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import socket
@@ -254,12 +253,11 @@ class Worker:
     # -- running -------------------------------------------------------------------------------
     def _start(self, claim: Claim) -> None:
         # Idle until now: nothing else needs the loop, so the task's thread goes first.
-        started = self.executor.start(claim, hand_over=not self._running)
+        started = self.executor.start(claim, hand_over=not self._running, then=self._ended)
         if started is None:
             self._start_task(claim)
             return
         self._running[started] = claim
-        started.add_done_callback(functools.partial(self._ended, claim))
 
     def _start_task(self, claim: Claim) -> None:
         """Run ``claim`` in an asyncio task whose first step runs now, inside this call.
@@ -284,16 +282,16 @@ class Worker:
         if not job.done():  # done: it ran to its end already, and freed its slot
             self._running[job] = claim
 
-    def _ended(self, claim: Claim, started: asyncio.Future[Outcome]) -> None:
-        """An attempt ``Executor.start`` began has ended: as ``_execute`` goes on after ``run``."""
-        if not started.cancelled() and started.exception() is not None:
+    def _ended(self, started: asyncio.Future[Outcome]) -> None:
+        """An attempt ``Executor.start`` began has ended: as ``_execute`` goes on after ``run``.
+        (Never called for a cancelled one: that is the shutdown, and ``_drain`` hands it back.)"""
+        if started.exception() is not None:
             # Rare: ``_execute`` hands it back, then frees the slot; its task takes the place.
-            job = asyncio.create_task(self._execute(claim, started))
-            self._running[job] = self._running.pop(started, claim)
+            claim = self._running.pop(started)
+            self._running[asyncio.create_task(self._execute(claim, started))] = claim
             return
         self._freed(started)
-        if not started.cancelled():  # cancelled: shutdown, and ``_drain`` hands it back
-            self._record(started.result())
+        self._record(started.result())
 
     async def _execute(self, claim: Claim, started: asyncio.Future[Outcome] | None = None) -> None:
         """Run ``claim`` to its outcome (``started``: an attempt begun by ``Executor.start``)."""

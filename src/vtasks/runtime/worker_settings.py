@@ -6,7 +6,7 @@ topology and the launchers can name them without importing the worker itself.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -17,10 +17,16 @@ from vtasks.runtime.batches import BatchQueue
 class Executor(Protocol):
     async def run(self, claim: Claim) -> Outcome: ...
 
-    def start(self, claim: Claim, hand_over: bool = False) -> asyncio.Future[Outcome] | None:
+    def start(
+        self,
+        claim: Claim,
+        hand_over: bool = False,
+        then: Callable[[asyncio.Future[Outcome]], None] | None = None,
+    ) -> asyncio.Future[Outcome] | None:
         """``claim`` started without a coroutine when it can be (its outcome's future), else
         ``None`` (then the worker awaits ``run``). ``hand_over``: the worker had nothing else
-        running, so its loop may wait for the attempt's thread to begin."""
+        running, so its loop may wait for the attempt's thread to begin. ``then(future)``: called
+        on the loop once the future has its outcome or error (never when it is cancelled)."""
         ...
 
     async def run_batch(self, claims: list[Claim]) -> list[Outcome]: ...
