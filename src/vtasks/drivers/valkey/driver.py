@@ -42,7 +42,14 @@ from vtasks.drivers.valkey.keys import (
     queue_keys,
 )
 from vtasks.drivers.valkey.priority import claim_by_priority
-from vtasks.drivers.valkey.records import build_claim, from_us, outcome_args, to_us
+from vtasks.drivers.valkey.records import (
+    PLAIN_SUCCESS_VALUES,
+    build_claim,
+    from_us,
+    outcome_args,
+    plain_success,
+    to_us,
+)
 from vtasks.drivers.valkey.recovery import recover_dead
 from vtasks.drivers.valkey.scripts import SCRIPTS, WAKE_CAP, Call, arun
 from vtasks.drivers.valkey.slots import SlotStore
@@ -203,41 +210,51 @@ class ValkeyDriver:
         if not outcomes:
             return []
         applied = await self._finish(
-            [(o.claim.queue_name, outcome_args(o, process_id)) for o in outcomes]
+            [
+                (o.claim.queue_name, plain_success(o) or outcome_args(o, process_id))
+                for o in outcomes
+            ],
+            process_id,
         )
         return [o.claim.id for o, ok in zip(outcomes, applied, strict=True) if not ok]
 
-    async def _finish(self, batch: Sequence[tuple[str, list[Any]]]) -> list[bool]:
+    async def _finish(
+        self, batch: Sequence[tuple[str, list[Any]]], plain_by: str = ""
+    ) -> list[bool]:
         """Run ``finish.lua`` once per queue, all in one pipeline; whether each item applied.
 
+        An item is a plain success's four values (claimed by ``plain_by``) or any outcome's nine.
         A repeated id is refused after its first outcome, as in SqlDriver: the script sees the
         record already moved on.
         """
-        by_queue: dict[str, list[int]] = defaultdict(list)
-        for index, (queue, _) in enumerate(batch):
-            by_queue[queue].append(index)
+        by_queue: dict[str, tuple[list[int], list[int]]] = {}
+        for index, (queue, values) in enumerate(batch):
+            plain, general = by_queue.setdefault(queue, ([], []))
+            (plain if len(values) == PLAIN_SUCCESS_VALUES else general).append(index)
         calls = [
-            self._finish_call(queue, [value for i in indexes for value in batch[i][1]])
-            for queue, indexes in by_queue.items()
+            self._finish_call(
+                queue, plain_by, len(plain), [v for i in plain + general for v in batch[i][1]]
+            )
+            for queue, (plain, general) in by_queue.items()
         ]
         applied = [False] * len(batch)
         evicted = 0
-        for indexes, (flags, dropped) in zip(
+        for (plain, general), (flags, dropped) in zip(
             by_queue.values(), await self._run(calls), strict=True
         ):
             evicted += int(dropped)
-            for index, flag in zip(indexes, flags, strict=True):
+            for index, flag in zip(plain + general, flags, strict=True):
                 applied[index] = bool(int(flag))
         if evicted:
             logger.info("vtasks: %d dead letter(s) evicted by the cap of %d", evicted, self.dlq_cap)
         return applied
 
-    def _finish_call(self, queue: str, args: list[Any]) -> Call:
+    def _finish_call(self, queue: str, plain_by: str, plain: int, args: list[Any]) -> Call:
         k = queue_keys(self.prefix, queue)
         return Call(
             SCRIPTS["finish"], (k.delayed, k.running, k.dead, k.wake),
             (k.task_prefix, k.unique_prefix, self.dlq_cap, WAKE_CAP, k.finished_prefix,
-             FINISHED_TTL, *args),
+             FINISHED_TTL, plain_by, plain, *args),
         )  # fmt: skip
 
     async def held_by(self, process_id: str, queues: Sequence[str]) -> list[ClaimRef]:

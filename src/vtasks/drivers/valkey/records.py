@@ -166,6 +166,19 @@ def record_view(task_id: str, fields: dict[bytes, bytes]) -> dict[str, Any]:
     }  # fmt: skip
 
 
+#: How many values ``finish.lua`` takes for a plain success (``plain_success``); 9 for the rest.
+PLAIN_SUCCESS_VALUES = 4
+
+
+def plain_success(outcome: Outcome) -> list[Any] | None:
+    """``finish.lua``'s four values for a success kept with no expiry (the claimer is sent once
+    per call), or ``None`` for any other outcome (``outcome_args``)."""
+    if outcome.status != "SUCCESSFUL" or outcome.expires_at is not None:
+        return None
+    claim = outcome.claim
+    return [claim.id, claim.attempt, to_us(outcome.finished_at), outcome.return_value or ""]
+
+
 def outcome_args(outcome: Outcome, process_id: str) -> list[Any]:
     """``finish.lua``'s nine values for one outcome."""
     claim = outcome.claim
