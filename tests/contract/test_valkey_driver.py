@@ -233,3 +233,35 @@ def test_queue_names_with_glob_characters(valkey: str) -> None:
     work("valkey", queues=[queue])
     result.refresh()
     assert result.return_value == 5
+
+
+async def test_a_first_attempt_comes_back_short_a_retry_or_unique_task_in_full(
+    valkey_driver: ValkeyDriver,
+) -> None:
+    """``claim.lua``'s rows: id, message and max_attempts for a plain first attempt; the eight
+    values for anything with history or a unique key (``build_claim`` reads both)."""
+    from datetime import UTC, datetime, timedelta
+
+    from vtasks.drivers.valkey.driver import PROMOTE_MAX
+    from vtasks.drivers.valkey.records import to_us
+    from vtasks.drivers.valkey.scripts import SCRIPTS, Call
+
+    retried = await enqueue(queue_name="again")
+    [claim] = await valkey_driver.claim(["again"], 1, "w-1")
+    now = timezone.now()
+    failed = Outcome(claim, "READY", now, error=ERROR, retry_at=now - timedelta(seconds=1))
+    assert await valkey_driver.finish([failed], "w-1") == []
+    plain = await enqueue()
+    unique = await enqueue(tasks.unique_sleep, ("p", "t", 0))
+    _, prefix = _client_and_prefix()
+    lengths = {}
+    for queue in ("default", "again"):
+        k = queue_keys(prefix, queue)
+        now_us = b"%d" % to_us(datetime.now(UTC))
+        call = Call(
+            SCRIPTS["claim"], (k.ready, k.delayed, k.running, k.paused, k.idle, k.inbox("w-2")),
+            (k.task_prefix, 10, "w-2", '"w-2"', now_us, PROMOTE_MAX),
+        )  # fmt: skip
+        [rows] = await valkey_driver._run([call])
+        lengths.update({row[0].decode(): len(row) for row in rows})
+    assert lengths == {plain: 3, unique: 8, retried: 8}

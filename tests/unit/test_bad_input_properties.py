@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from vtasks.config import env, loader, sources
 from vtasks.core.errors import ConfigError, EnvelopeError
 from vtasks.drivers.base import Claim
-from vtasks.drivers.valkey.records import build_claim, decode_message
+from vtasks.drivers.valkey.records import build_claim, decode_message, to_us
 from vtasks.wire import envelope
 
 FUZZ = settings(
@@ -197,3 +197,16 @@ def test_a_json_body_that_is_not_an_object_is_a_problem() -> None:
     assert body == {"args": [], "kwargs": {}, "options": {}}
     assert problems == ["message: message body is a JSON list, not an object"]
     assert orjson.loads(b"{}") == {}
+
+
+@FUZZ
+@given(st.binary(max_size=200) | bodies.map(envelope.encode))
+def test_a_first_attempts_short_row_is_the_claim_its_full_row_gives(msg: bytes) -> None:
+    """``claim.lua`` returns a first attempt (no unique key) as id, message and max_attempts."""
+    now = datetime.now(UTC)
+    now_us = b"%d" % to_us(now)
+    full = [b"0123abcd", msg, b"0", b"", b"[]", now_us, b"3", b""]
+    short = build_claim([b"0123abcd", msg, b"3"], "default", "p-1", now, now_us)
+    assert short == build_claim(full, "default", "p-1", now, now_us)
+    assert short.attempt == 1 and short.worker_ids == ["p-1"] and short.errors == []
+    assert short.started_at is now and short.unique_key is None and short.max_attempts == 3

@@ -73,6 +73,9 @@ def decode_message(msg: bytes | None) -> tuple[dict[str, Any], list[str]]:
             raise EnvelopeError(f"message body is a JSON {type(body).__name__}, not an object")
     except EnvelopeError as exc:
         return {name: kind() for name, kind in _BODY_TYPES.items()}, [f"message: {exc}"]
+    get = body.get
+    if type(get("args")) is list and type(get("kwargs")) is dict and type(get("options")) is dict:
+        return body, []  # the usual message: no loop over the fields
     problems = []
     for name, kind in _BODY_TYPES.items():
         value = body.get(name)
@@ -102,16 +105,23 @@ def build_claim(
     """A ``Claim`` from one row of ``claim.lua``; undecodable data is named in ``problem``.
 
     ``now_us`` is ``now`` as sent to the script: a first attempt's start is exactly that, so it
-    needs no conversion back.
+    needs no conversion back. A first attempt's row is its id, message and max_attempts alone.
     """
-    task_id, msg, attempts, worker_ids, errors, started, max_attempts, unique_key = row
-    body, problems = decode_message(msg)
-    before, problem = decode_text("worker_ids", worker_ids)
-    if problem:
-        problems.append(problem)
-    earlier, problem = decode_text("errors", errors)
-    if problem:
-        problems.append(problem)
+    if len(row) == 3:
+        task_id, msg, max_attempts = row
+        attempts, started, unique_key = 0, now_us, None
+        body, problems = decode_message(msg)
+        before: list[Any] = []
+        earlier: list[Any] = []
+    else:
+        task_id, msg, attempts, worker_ids, errors, started, max_attempts, unique_key = row
+        body, problems = decode_message(msg)
+        before, problem = decode_text("worker_ids", worker_ids)
+        if problem:
+            problems.append(problem)
+        earlier, problem = decode_text("errors", errors)
+        if problem:
+            problems.append(problem)
     task_path, backend = body.get("task_path"), body.get("backend")
     return Claim(  # in field order (see ``Claim``)
         task_id.decode(),  # id
@@ -123,7 +133,7 @@ def build_claim(
         backend if type(backend) is str else str(backend or ""),
         from_us(body.get("run_after")),
         from_us(body.get("enqueued_at")) or now,  # enqueued_at
-        now if started == now_us else from_us(started) or now,  # started_at
+        now if started is now_us or started == now_us else from_us(started) or now,  # started_at
         now,  # last_attempted_at
         int(attempts) + 1,  # attempt
         int(max_attempts),

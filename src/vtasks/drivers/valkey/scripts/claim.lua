@@ -6,7 +6,9 @@
 -- KEYS: ready, delayed, running, paused, idle, inbox
 -- ARGV: task_prefix, limit, process_id, process_id as JSON, now (µs), promote_max
 -- Returns per claim either a handed message as its inbox item (text) or: id, message, attempts
--- before, worker_ids before, errors, started_at, max_attempts, unique_key.
+-- before, worker_ids before, errors, started_at, max_attempts, unique_key; a first attempt with
+-- no unique key (no attempts, worker_ids or errors before, started now) as id, message and
+-- max_attempts alone (each value returned costs the worker an object to build and check).
 local task_prefix, limit, pid, pid_json = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local now, promote_max = ARGV[5], tonumber(ARGV[6])
 local out = {}
@@ -69,8 +71,14 @@ while #out < limit do
                 'attempts', string.format('%d', attempts + 1), 'worker_ids', worker_ids,
                 'started_at', started, 'last_attempted_at', now)
             redis.call('ZADD', KEYS[3], now, id)
-            out[#out + 1] = {id, f[1], string.format('%d', attempts), before, f[5] or '[]', started,
-                f[7] or '1', f[8] or ''}
+            local errors, unique_key = f[5] or '[]', f[8] or ''
+            if attempts == 0 and before == '' and errors == '[]' and started == now
+                and unique_key == '' then
+                out[#out + 1] = {id, f[1], f[7] or '1'}
+            else
+                out[#out + 1] = {id, f[1], string.format('%d', attempts), before, errors, started,
+                    f[7] or '1', unique_key}
+            end
         end
     end
 end
