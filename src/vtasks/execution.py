@@ -88,9 +88,8 @@ class Executor:
         task, is_async = found
         if is_async or claim.options.get("timeout") is not None:
             return None
-        result = _running_result(task, claim)
         return self.threads.submit(
-            _attempt_in_thread, task, backend, claim, result, None, hand_over=hand_over, then=then
+            _attempt_in_thread, task, backend, claim, None, None, hand_over=hand_over, then=then
         )
 
     def refuse(self, claim: Claim, exc: Exception) -> Outcome:
@@ -237,12 +236,21 @@ def _attempt_in_thread(
     task: DjangoTask,
     backend: Any,
     claim: Claim,
-    result: TaskResult,
+    result: TaskResult | None,
     abandoned: threading.Event | None,
 ) -> Outcome:
-    """One sync attempt, signals included. ``abandoned`` is set when the attempt timed out."""
+    """One sync attempt, signals included. ``abandoned`` is set when the attempt timed out.
+
+    ``result``: the attempt's RUNNING ``TaskResult``, or ``None`` to build it only once something
+    would see it (a signal that is sent, the task's context, a failure's retry decision): most
+    no-op tasks would build it for nobody, a tenth of the loop's work per task.
+    """
+    sender = type(backend)
     try:
-        _tell(task_started, backend, result)
+        if result is None and (task.takes_context or wanted(task_started, sender)):
+            result = _running_result(task, claim)
+        if result is not None:
+            _tell(task_started, backend, result)
         try:
             value = _call(task, result, claim)
             if abandoned is not None and abandoned.is_set():
@@ -253,11 +261,16 @@ def _attempt_in_thread(
         except BaseException as exc:
             if abandoned is not None and abandoned.is_set():
                 raise _Abandoned from exc
+            if result is None:
+                result = _running_result(task, claim)
             outcome = failure(backend, task, claim, result, exc)
             _tell(task_finished, backend, result)  # inside except: the traceback is logged
             return outcome
+        if result is None and wanted(task_finished, sender):
+            result = _running_result(task, claim)
         outcome = success(backend, task, claim, result, value, text)
-        _tell(task_finished, backend, result)
+        if result is not None:
+            _tell(task_finished, backend, result)
         return outcome
     finally:
         close_connections_if_used()
@@ -292,13 +305,14 @@ def _call_in_thread(func: Any, args: list[Any]) -> Any:
         close_connections_if_used()
 
 
-def _call_args(task: DjangoTask, result: TaskResult, claim: Claim) -> Any:
+def _call_args(task: DjangoTask, result: TaskResult | None, claim: Claim) -> Any:
     if task.takes_context:
+        assert result is not None  # built for the context (``_attempt_in_thread``)
         return (TaskContext(task_result=result), *claim.args)
     return claim.args
 
 
-def _call(task: DjangoTask, result: TaskResult, claim: Claim) -> Any:
+def _call(task: DjangoTask, result: TaskResult | None, claim: Claim) -> Any:
     return task.func(*_call_args(task, result, claim), **claim.kwargs)
 
 

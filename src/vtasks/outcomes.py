@@ -79,13 +79,15 @@ def failure(
 
 
 def success(
-    backend: Any, task: DjangoTask, claim: Claim, result: TaskResult, value: Any, text: str
+    backend: Any, task: DjangoTask, claim: Claim, result: TaskResult | None, value: Any, text: str
 ) -> Outcome:
-    """``value``: the normalised return value; ``text``: it as JSON (``codec.encode_return``)."""
+    """``value``: the normalised return value; ``text``: it as JSON (``codec.encode_return``).
+    ``result``: the attempt's ``TaskResult``, updated; ``None`` when none was built."""
     now = _now()
-    object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
-    object.__setattr__(result, "finished_at", now)
-    object.__setattr__(result, "_return_value", value)
+    if result is not None:
+        object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
+        object.__setattr__(result, "finished_at", now)
+        object.__setattr__(result, "_return_value", value)
     ttl = claim.options.get("result_ttl")
     # claim, status, finished_at, return_value, error, retry_at, expires_at: in order, once per
     # task (keywords cost CPython more than the rest of the construction).
