@@ -122,17 +122,20 @@ def build_claim(
         earlier, problem = decode_text("errors", errors)
         if problem:
             problems.append(problem)
-    task_path, backend = body.get("task_path"), body.get("backend")
+    get = body.get
+    task_path, backend, priority, run_after = (
+        get("task_path"), get("backend"), get("priority"), get("run_after")
+    )  # fmt: skip
     return Claim(  # in field order (see ``Claim``)
         task_id.decode(),  # id
         task_path if type(task_path) is str else str(task_path or ""),
         queue,  # queue_name
-        _int(body.get("priority"), 0),
+        priority if type(priority) is int else 0,  # bool, float or missing: the default
         body["args"],
         body["kwargs"],
         backend if type(backend) is str else str(backend or ""),
-        from_us(body.get("run_after")),
-        from_us(body.get("enqueued_at")) or now,  # enqueued_at
+        None if run_after is None else from_us(run_after),
+        from_us(get("enqueued_at")) or now,  # enqueued_at
         now if started is now_us or started == now_us else from_us(started) or now,  # started_at
         now,  # last_attempted_at
         int(attempts) + 1,  # attempt
@@ -143,10 +146,6 @@ def build_claim(
         body["options"],
         f"stored task data cannot be decoded ({'; '.join(problems)})" if problems else None,
     )
-
-
-def _int(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def record_view(task_id: str, fields: dict[bytes, bytes]) -> dict[str, Any]:
