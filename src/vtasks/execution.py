@@ -242,8 +242,9 @@ def _attempt_in_thread(
     """One sync attempt, signals included. ``abandoned`` is set when the attempt timed out.
 
     ``result``: the attempt's RUNNING ``TaskResult``, or ``None`` to build it only once something
-    would see it (a signal that is sent, the task's context, a failure's retry decision): most
-    no-op tasks would build it for nobody, a tenth of the loop's work per task.
+    would see it (a signal that is sent, the task's context, a failure's retry decision). Built
+    up front for every task, it was mostly built for nobody: the worker ran 135,000 instructions
+    a no-op task with it, 117,000 without (callgrind).
     """
     sender = type(backend)
     try:
