@@ -36,11 +36,7 @@ from vtasks.drivers.valkey import client as _client
 from vtasks.drivers.valkey.exchange import AsyncExchange
 from vtasks.drivers.valkey.finished import FINISHED_TTL
 from vtasks.drivers.valkey.handoff import Handed, claim_from_item
-from vtasks.drivers.valkey.keys import (
-    DEFAULT_PREFIX,
-    global_keys,
-    queue_keys,
-)
+from vtasks.drivers.valkey.keys import DEFAULT_PREFIX, global_keys, queue_keys
 from vtasks.drivers.valkey.priority import claim_by_priority
 from vtasks.drivers.valkey.records import (
     PLAIN_SUCCESS_VALUES,
