@@ -107,15 +107,14 @@ def build_claim(
     ``now_us`` is ``now`` as sent to the script: a first attempt's start is exactly that, so it
     needs no conversion back. A first attempt's row is its id, message and max_attempts alone.
     """
+    body, problems = decode_message(row[1])
     if len(row) == 3:
-        task_id, msg, max_attempts = row
+        task_id, _, max_attempts = row
         attempts, started, unique_key = 0, now_us, None
-        body, problems = decode_message(msg)
         before: list[Any] = []
         earlier: list[Any] = []
     else:
-        task_id, msg, attempts, worker_ids, errors, started, max_attempts, unique_key = row
-        body, problems = decode_message(msg)
+        task_id, _, attempts, worker_ids, errors, started, max_attempts, unique_key = row
         before, problem = decode_text("worker_ids", worker_ids)
         if problem:
             problems.append(problem)
@@ -136,7 +135,7 @@ def build_claim(
         backend if type(backend) is str else str(backend or ""),
         None if run_after is None else from_us(run_after),
         from_us(get("enqueued_at")) or now,  # enqueued_at
-        now if started is now_us or started == now_us else from_us(started) or now,  # started_at
+        now if started == now_us else from_us(started) or now,  # started_at
         now,  # last_attempted_at
         int(attempts) + 1,  # attempt
         int(max_attempts),

@@ -24,7 +24,7 @@
 local task_prefix, unique_prefix, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local wake_cap, finished_prefix, finished_ttl = tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local plain_by, plain_n = ARGV[7], tonumber(ARGV[8])
-local applied, n_applied, evicted, retried = {}, 0, 0, false
+local applied, n_results, evicted, retried = {}, 0, 0, false
 local finished = {}  -- epoch minute -> status -> count
 -- Applied outcomes leave the running set by one ZREM per 500 (a command per task costs more).
 local done, done_n = {}, 0
@@ -39,12 +39,12 @@ end
 local function apply(id, claimed_by, attempt, status, errors, at, return_value, expires_at, drop)
     local key = task_prefix .. id
     local f = redis.call('HMGET', key, 'status', 'claimed_by', 'attempts', 'unique_key')
-    n_applied = n_applied + 1
+    n_results = n_results + 1
     if f[1] ~= 'RUNNING' or f[2] ~= claimed_by or tonumber(f[3]) ~= tonumber(attempt) then
-        applied[n_applied] = 0
+        applied[n_results] = 0
         return
     end
-    applied[n_applied] = 1
+    applied[n_results] = 1
     done_n = done_n + 1
     done[done_n] = id
     if done_n == 500 then
