@@ -12,12 +12,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from vtasks.backends.base import NewTask
+from vtasks.drivers.valkey.exchange import Packed, bulk, pack
 from vtasks.drivers.valkey.keys import QueueKeys, global_keys, queue_keys
 from vtasks.drivers.valkey.records import message_body, to_us
-from vtasks.drivers.valkey.scripts import SCRIPTS, WAKE_CAP, Call
+from vtasks.drivers.valkey.scripts import SCRIPTS, WAKE_CAP, After, Call
 from vtasks.wire import envelope
 
 #: Messages per script call: bounds how long one call holds the server, and lets a bulk
@@ -29,7 +31,33 @@ CHUNK = 200
 FIRST_CHUNK = 25
 
 #: Plain commands sent with the scripts: the SADD that records the queue names in ``{P}:queues``.
-Commands = list[tuple[Any, ...]]
+Commands = list[After]
+
+#: A single task's stride-2 call: 15 fixed values (``EVALSHA``, the sha, the key count, 7 keys,
+#: ``script_head``'s 4 and the stride), then its own 6 (``shared_values``, the id, the message).
+_SINGLE_TAIL = b"$%d\r\n%b\r\n" * 6
+#: Queues whose fixed parts a backend keeps packed (past this, it starts over).
+_HEADS_KEPT = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class QueueHead:
+    """What every single enqueue into one queue sends alike, packed once (a libvalkey packing
+    formats each value's length with ``sprintf``: 15 of a call's 21 values never change)."""
+
+    keys: tuple[str, ...]
+    head: tuple[Any, ...]
+    #: The stride-2 call's array header and fixed values, packed.
+    packed_prefix: bytes
+    sadd: Packed
+
+    @classmethod
+    def of(cls, prefix: str, queue: str) -> QueueHead:
+        k = queue_keys(prefix, queue)
+        keys, head = enqueue_keys(k), tuple(script_head(k))
+        fixed = ("EVALSHA", SCRIPTS["enqueue"].sha, len(keys), *keys, *head, 2)
+        packed_prefix = b"*%d\r\n%b" % (len(fixed) + 6, bulk(fixed))
+        return cls(keys, head, packed_prefix, pack("SADD", global_keys(prefix).queues, queue))
 
 
 class EnqueueCalls:
@@ -39,19 +67,29 @@ class EnqueueCalls:
         self.prefix = prefix
         self.alias = alias
         self.compress_threshold = compress_threshold
+        self._heads: dict[str, QueueHead] = {}
 
     def single(self, new: NewTask) -> tuple[Call, Commands]:
         """One task's call (stride 2, or 9 with a unique key) and its SADD: what ``batch`` makes
-        of a batch of one, without the grouping and chunking."""
+        of a batch of one, without the grouping and chunking. A stride-2 call comes packed."""
         queue = new.task.queue_name
-        k, enqueued_us = queue_keys(self.prefix, queue), to_us(new.enqueued_at)
-        args = script_head(k)
+        head = self._heads.get(queue)
+        if head is None:
+            if len(self._heads) >= _HEADS_KEPT:
+                self._heads.clear()
+            head = self._heads[queue] = QueueHead.of(self.prefix, queue)
+        enqueued_us = to_us(new.enqueued_at)
         if new.unique_key:
-            args += (9, *self.message_args(new, enqueued_us, True))
-        else:
-            args += (2, *shared_values(new, enqueued_us), new.id, self.encode(new, enqueued_us))
-        call = Call(SCRIPTS["enqueue"], enqueue_keys(k), args)
-        return call, [("SADD", global_keys(self.prefix).queues, queue)]
+            args = (*head.head, 9, *self.message_args(new, enqueued_us, True))
+            return Call(SCRIPTS["enqueue"], head.keys, args), [head.sadd]
+        values = (*shared_values(new, enqueued_us), new.id, self.encode(new, enqueued_us))
+        priority, available_at, delayed, max_attempts, task_id, message = values
+        p, a, d, m = b"%d" % priority, b"%d" % available_at, delayed.encode(), b"%d" % max_attempts
+        i = task_id.encode()
+        packed = head.packed_prefix + _SINGLE_TAIL % (
+            len(p), p, len(a), a, len(d), d, len(m), m, len(i), i, len(message), message,
+        )  # fmt: skip
+        return Call(SCRIPTS["enqueue"], head.keys, (*head.head, 2, *values), packed), [head.sadd]
 
     def batch(self, news: Sequence[NewTask]) -> tuple[Iterator[Call], Commands, list[list[int]]]:
         """One call per queue and chunk (made lazily: each is encoded while the server runs the
@@ -61,7 +99,7 @@ class EnqueueCalls:
         for index, new in enumerate(news):
             by_queue[new.task.queue_name].append(index)
         slots = [chunk for indexes in by_queue.values() for chunk in chunked(indexes)]
-        sadd = [("SADD", global_keys(self.prefix).queues, *by_queue)]
+        sadd: Commands = [("SADD", global_keys(self.prefix).queues, *by_queue)]
         return self._calls(news, slots), sadd, slots
 
     def _calls(self, news: Sequence[NewTask], slots: list[list[int]]) -> Iterator[Call]:

@@ -13,6 +13,9 @@ non-raising pipeline does.
 A connection error before anything was sent is retried once on a fresh connection; after sending,
 the error is raised (the commands may have run), after the connection is dropped so the next call
 starts clean. A cluster client keeps using its own pipeline, which routes by slot.
+
+A command may come already packed (``bytes`` in the wire format): the enqueue side packs the
+parts of its commands that never change once per queue (see ``Packed``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from valkey.exceptions import ConnectionError, ResponseError, TimeoutError
@@ -38,8 +42,43 @@ FIRST_SEND_AT = 4 * 1024
 _DEFAULT_SOCKET_TIMEOUT = 5.0
 
 
+@dataclass(frozen=True, slots=True)
+class Packed:
+    """A command and its wire form, made once: an exchange sends ``data``, a pipeline (a
+    cluster's) takes ``command``."""
+
+    command: tuple[Any, ...]
+    data: bytes
+
+
+#: A command as ``exchange`` takes it: its words and values, or already packed.
+Command = Sequence[Any] | bytes
+
+
+def pack(*command: str | bytes | int) -> Packed:
+    """``command`` and its wire form (a RESP array of bulk strings, as valkey-py packs it)."""
+    return Packed(command, b"*%d\r\n%b" % (len(command), bulk(command)))
+
+
+def bulk(values: Iterable[str | bytes | int]) -> bytes:
+    """``values`` as RESP bulk strings, without the array's header: text as UTF-8, integers in
+    decimal (the parts of a command that are packed ahead of the rest)."""
+    parts = []
+    for value in values:
+        if type(value) is str:
+            data = value.encode()
+        elif type(value) is int:
+            data = b"%d" % value
+        elif type(value) is bytes:
+            data = value
+        else:
+            raise TypeError(f"cannot pack a {type(value).__name__} (str, bytes or int only)")
+        parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
 def exchange(
-    client: Any, commands: Iterable[Sequence[Any]], meanwhile: Callable[[], None] | None = None
+    client: Any, commands: Iterable[Command], meanwhile: Callable[[], None] | None = None
 ) -> list[Any]:
     """The replies of ``commands`` (an error reply as its ``ResponseError``), in order.
 
@@ -54,9 +93,13 @@ def exchange(
     sent_any = False
     send_at = FIRST_SEND_AT
     for command in commands:
-        packed = connection.pack_command(*command)
-        pending += packed
-        size += sum(map(len, packed))
+        if type(command) is bytes:
+            pending.append(command)
+            size += len(command)
+        else:
+            packed = connection.pack_command(*command)
+            pending += packed
+            size += sum(map(len, packed))
         count += 1
         if size >= send_at:
             connection = _send(client, connection, pending, retry=not sent_any)
@@ -135,12 +178,12 @@ class AsyncExchange:
         self._connection_kwargs = kwargs
         self._idle: list[Any] = []
 
-    async def exchange(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    async def exchange(self, commands: Sequence[Command]) -> list[Any]:
         connection = self._idle.pop() if self._idle else self._new()
         deadline = asyncio.timeout(self.timeout)
         try:
             async with deadline:
-                packed = connection.pack_commands(commands)
+                packed = _pack_all(connection, commands)
                 try:
                     await connection.send_packed_command(packed, check_health=False)
                 except (ConnectionError, TimeoutError, OSError):
@@ -168,3 +211,14 @@ class AsyncExchange:
         idle, self._idle = self._idle, []
         for connection in idle:
             await connection.disconnect()
+
+
+def _pack_all(connection: Any, commands: Sequence[Command]) -> list[bytes]:
+    """``commands`` packed for one send (those packed already as they are)."""
+    if not any(type(command) is bytes for command in commands):
+        return connection.pack_commands(commands)  # type: ignore[no-any-return]
+    return [
+        part
+        for command in commands
+        for part in ([command] if type(command) is bytes else connection.pack_command(*command))
+    ]

@@ -20,7 +20,7 @@ from typing import Any
 
 from valkey.exceptions import NoScriptError
 
-from vtasks.drivers.valkey.exchange import AsyncExchange, exchange
+from vtasks.drivers.valkey.exchange import AsyncExchange, Command, Packed, exchange
 
 #: Wake-up tokens kept per queue: enough to wake a pool of idle workers for a burst, few enough
 #: that stale ones (nobody was waiting) cost an idle worker only a handful of empty claims.
@@ -42,11 +42,18 @@ class Script:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One script call: its keys and arguments (all sent as strings or bytes)."""
+    """One script call: its keys and arguments (all sent as strings or bytes), and optionally
+    the whole ``EVALSHA`` command already packed (sent as is by exchanges; pipelines, a
+    cluster's, pack ``keys`` and ``args`` themselves)."""
 
     script: Script
     keys: Sequence[str]
     args: Sequence[Any]
+    packed: bytes | None = None
+
+
+#: A plain command sent after the scripts: its words and values, or ``Packed``.
+After = Sequence[Any] | Packed
 
 
 def load(name: str) -> Script:
@@ -58,11 +65,13 @@ def load(name: str) -> Script:
 SCRIPTS: dict[str, Script] = {name: load(name) for name in NAMES}
 
 
-def _queue(pipe: Any, calls: Sequence[Call]) -> None:
+def _queue(pipe: Any, calls: Sequence[Call], after: Sequence[After] = ()) -> None:
     for call in calls:
         # execute_command, not evalsha(): valkey-py's sync cluster pipeline blocks the method
         # (it cannot check one script's keys share a slot; ours always do) but routes the command.
         pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+    for command in after:
+        pipe.execute_command(*(command.command if isinstance(command, Packed) else command))
 
 
 def _missing(results: list[Any]) -> list[int]:
@@ -79,7 +88,7 @@ def _raise_errors(results: list[Any]) -> list[Any]:
 def run(
     client: Any,
     calls: Iterable[Call],
-    after: Sequence[Sequence[Any]] = (),
+    after: Sequence[After] = (),
     meanwhile: Callable[[], None] | None = None,
 ) -> list[Any]:
     """Run ``calls``, then the plain commands ``after``, in one round trip; script results only.
@@ -92,15 +101,20 @@ def run(
         if meanwhile is not None:
             meanwhile()
         return _run_pipeline(client, list(calls), after)
-    made: list[Call] = []
+    if isinstance(calls, (list, tuple)):  # the usual single call: no generator to drive
+        made: Sequence[Call] = calls
+        commands: Iterable[Command] = [*map(_evalsha, calls), *map(_wire, after)]
+    else:
+        made = []
 
-    def commands() -> Iterator[Sequence[Any]]:
-        for call in calls:
-            made.append(call)
-            yield _evalsha(call)
-        yield from after
+        def generate() -> Iterator[Command]:
+            for call in calls:
+                made.append(call)
+                yield _evalsha(call)
+            yield from map(_wire, after)
 
-    results = exchange(client, commands(), meanwhile)[: len(made)]
+        commands = generate()
+    results = exchange(client, commands, meanwhile)[: len(made)]
     missing = _missing(results)
     if missing:
         for script in {made[i].script for i in missing}:
@@ -111,17 +125,19 @@ def run(
     return _raise_errors(results)
 
 
-def _evalsha(call: Call) -> tuple[Any, ...]:
+def _evalsha(call: Call) -> Command:
+    if call.packed is not None:
+        return call.packed
     return ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
 
 
-def _run_pipeline(
-    client: Any, calls: Sequence[Call], after: Sequence[Sequence[Any]] = ()
-) -> list[Any]:
+def _wire(command: After) -> Command:
+    return command.data if isinstance(command, Packed) else command
+
+
+def _run_pipeline(client: Any, calls: Sequence[Call], after: Sequence[After] = ()) -> list[Any]:
     pipe = client.pipeline(transaction=False)
-    _queue(pipe, calls)
-    for command in after:
-        pipe.execute_command(*command)
+    _queue(pipe, calls, after)
     results = pipe.execute(raise_on_error=False)[: len(calls)]
     missing = _missing(results)
     if missing:
@@ -137,14 +153,14 @@ def _run_pipeline(
 async def arun(
     client: Any,
     calls: Sequence[Call],
-    after: Sequence[Sequence[Any]] = (),
+    after: Sequence[After] = (),
     lane: AsyncExchange | None = None,
 ) -> list[Any]:
     """``run`` on an asyncio client: through ``lane`` when given (a non-cluster client's
     ``AsyncExchange``), else through the client's pipeline."""
     if lane is not None:
         commands = [_evalsha(call) for call in calls]
-        results = (await lane.exchange([*commands, *after]))[: len(calls)]
+        results = (await lane.exchange([*commands, *map(_wire, after)]))[: len(calls)]
         missing = _missing(results)
         if missing:
             for script in {calls[i].script for i in missing}:
@@ -154,9 +170,7 @@ async def arun(
                 results[i] = result
         return _raise_errors(results)
     pipe = client.pipeline(transaction=False)
-    _queue(pipe, calls)
-    for command in after:
-        pipe.execute_command(*command)
+    _queue(pipe, calls, after)
     results = (await pipe.execute(raise_on_error=False))[: len(calls)]
     missing = _missing(results)
     if missing:
