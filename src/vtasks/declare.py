@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from django.db import transaction
-from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME
+from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, task_backends
 from django.tasks.base import DEFAULT_TASK_PRIORITY
 from django.tasks.base import Task as DjangoTask
 from django.tasks.exceptions import InvalidTask
@@ -59,6 +59,10 @@ class Task(DjangoTask):
     def __post_init__(self) -> None:
         _check_concurrency(self)
         DjangoTask.__post_init__(self)  # zero-argument super() fails in a slotted dataclass
+
+    def get_backend(self) -> Any:
+        """Django's look-up, without its import statement (run on every enqueue)."""
+        return task_backends[self.backend]
 
     def using(  # type: ignore[override]
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from datetime import timedelta
 
 import pytest
@@ -259,3 +260,20 @@ def test_bulk_enqueue_keeps_call_order(alias, tmp_path):
     )
     work(alias, concurrency=1)
     assert lines(tmp_path / "order") == [str(i) for i in range(30)]
+
+
+def test_a_task_looks_its_backend_up_on_each_call(alias):
+    """``Task.get_backend`` skips Django's import statement, not its look-up: a settings change
+    (a new backend instance) is seen at once, in this thread and in another."""
+    from django.conf import settings
+
+    task = tasks.add.using(backend=alias)
+    assert task.get_backend() is task_backends[alias]
+    before = task.get_backend()
+    with override_settings(TASKS={**settings.TASKS}):
+        assert task.get_backend() is task_backends[alias] is not before
+    found: list[object] = []
+    thread = threading.Thread(target=lambda: found.append(task.get_backend()))
+    thread.start()
+    thread.join()
+    assert found[0] is not before and type(found[0]) is type(before)  # Django's: one per thread
