@@ -173,9 +173,19 @@ def test_enqueue_on_commit_waits_for_the_commit(alias):
 
 def test_unique_mutex_admits_one_queued_task_per_key(alias):
     task = tasks.add.using(backend=alias, unique=True)
-    first = task.enqueue(1, 2)
-    assert first is not None
-    assert task.enqueue(1, 2) is None
+    announced: list[str] = []
+
+    def receiver(sender, task_result, **kwargs):
+        announced.append(task_result.id)
+
+    task_enqueued.connect(receiver)
+    try:
+        first = task.enqueue(1, 2)
+        assert first is not None
+        assert task.enqueue(1, 2) is None
+    finally:
+        task_enqueued.disconnect(receiver)
+    assert announced == [first.id]  # a refused duplicate is not announced
     assert task.enqueue(2, 2) is not None  # other arguments, other key
     keyed = tasks.add.using(backend=alias, unique=True, unique_key="account:7")
     assert keyed.enqueue(1, 1) is not None and keyed.enqueue(9, 9) is None
