@@ -15,6 +15,7 @@ from django.tasks import task_backends
 from django.utils import timezone
 
 from tests import storage, tasks
+from tests.contract.conftest import new_valkey_driver
 from vtasks.drivers.base import Outcome, ProcessInfo
 from vtasks.drivers.valkey.client import sync_client
 from vtasks.drivers.valkey.driver import ValkeyDriver
@@ -208,3 +209,26 @@ async def test_an_idle_worker_runs_what_is_handed_to_it_once(valkey: str) -> Non
     handed = [r for r in rows if r["started_at"] == r["available_at"]]
     assert handed, "no message was handed to the idle worker"
     assert kept == []
+
+
+async def test_an_idle_wait_longer_than_the_connections_timeout_blocks_without_errors(
+    valkey: str, monkeypatch: Any, caplog: Any
+) -> None:
+    """The hand-off pop's own connection gets a deadline past the pop's blocking time, whatever
+    timeout the client's connections would have (here, a default shorter than the pop)."""
+    from vtasks.drivers.valkey import exchange
+
+    monkeypatch.setattr(exchange, "_DEFAULT_SOCKET_TIMEOUT", 0.3)
+    driver = new_valkey_driver(blocking_timeout=0.8)
+    await driver.open()
+    try:
+        await driver.register(_info("p-long"))
+        started = time.monotonic()
+        await driver.wait_for_work(["default"], 1.0)
+        assert time.monotonic() - started >= 0.95  # blocked, not failed and slept
+        assert "blocking pop failed" not in caplog.text
+        task_id = await enqueue()
+        await driver.wait_for_work(["default"], 2.0)
+        assert await fields(task_id, "claimed_by") == ["p-long"]  # handed over the same way
+    finally:
+        await driver.close()

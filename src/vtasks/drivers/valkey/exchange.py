@@ -166,10 +166,12 @@ class AsyncExchange:
     themselves get none; their connect timeout stays what it was.
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, timeout: float | None = None) -> None:
+        """``timeout``: seconds one exchange may take, instead of the pool's ``socket_timeout``
+        (a blocking pop's lane needs longer than its pop blocks)."""
         self.pool = client.connection_pool
         kwargs = dict(self.pool.connection_kwargs)
-        timeout = kwargs.get("socket_timeout", _DEFAULT_SOCKET_TIMEOUT)
+        timeout = timeout or kwargs.get("socket_timeout", _DEFAULT_SOCKET_TIMEOUT)
         #: Seconds one exchange may take, sending to last reply (``None``: no limit).
         self.timeout: float | None = timeout
         if kwargs.get("socket_connect_timeout") is None:  # a connection falls back to this
