@@ -46,7 +46,8 @@ class QueueHead:
     formats each value's length with ``sprintf``: 15 of a call's 21 values never change)."""
 
     keys: tuple[str, ...]
-    head: tuple[Any, ...]
+    #: ``script_head``'s four values.
+    first_args: tuple[Any, ...]
     #: The stride-2 call's array header and fixed values, packed.
     packed_prefix: bytes
     sadd: Packed
@@ -54,10 +55,10 @@ class QueueHead:
     @classmethod
     def of(cls, prefix: str, queue: str) -> QueueHead:
         k = queue_keys(prefix, queue)
-        keys, head = enqueue_keys(k), tuple(script_head(k))
-        fixed = ("EVALSHA", SCRIPTS["enqueue"].sha, len(keys), *keys, *head, 2)
+        keys, first_args = enqueue_keys(k), tuple(script_head(k))
+        fixed = ("EVALSHA", SCRIPTS["enqueue"].sha, len(keys), *keys, *first_args, 2)
         packed_prefix = b"*%d\r\n%b" % (len(fixed) + 6, bulk(fixed))
-        return cls(keys, head, packed_prefix, pack("SADD", global_keys(prefix).queues, queue))
+        return cls(keys, first_args, packed_prefix, pack("SADD", global_keys(prefix).queues, queue))
 
 
 class EnqueueCalls:
@@ -73,23 +74,24 @@ class EnqueueCalls:
         """One task's call (stride 2, or 9 with a unique key) and its SADD: what ``batch`` makes
         of a batch of one, without the grouping and chunking. A stride-2 call comes packed."""
         queue = new.task.queue_name
-        head = self._heads.get(queue)
-        if head is None:
+        queue_head = self._heads.get(queue)
+        if queue_head is None:
             if len(self._heads) >= _HEADS_KEPT:
                 self._heads.clear()
-            head = self._heads[queue] = QueueHead.of(self.prefix, queue)
+            queue_head = self._heads[queue] = QueueHead.of(self.prefix, queue)
         enqueued_us = to_us(new.enqueued_at)
         if new.unique_key:
-            args = (*head.head, 9, *self.message_args(new, enqueued_us, True))
-            return Call(SCRIPTS["enqueue"], head.keys, args), [head.sadd]
+            args = (*queue_head.first_args, 9, *self.message_args(new, enqueued_us, True))
+            return Call(SCRIPTS["enqueue"], queue_head.keys, args), [queue_head.sadd]
         values = (*shared_values(new, enqueued_us), new.id, self.encode(new, enqueued_us))
         priority, available_at, delayed, max_attempts, task_id, message = values
         p, a, d, m = b"%d" % priority, b"%d" % available_at, delayed.encode(), b"%d" % max_attempts
         i = task_id.encode()
-        packed = head.packed_prefix + _SINGLE_TAIL % (
+        packed = queue_head.packed_prefix + _SINGLE_TAIL % (
             len(p), p, len(a), a, len(d), d, len(m), m, len(i), i, len(message), message,
         )  # fmt: skip
-        return Call(SCRIPTS["enqueue"], head.keys, (*head.head, 2, *values), packed), [head.sadd]
+        args = (*queue_head.first_args, 2, *values)
+        return Call(SCRIPTS["enqueue"], queue_head.keys, args, packed), [queue_head.sadd]
 
     def batch(self, news: Sequence[NewTask]) -> tuple[Iterator[Call], Commands, list[list[int]]]:
         """One call per queue and chunk (made lazily: each is encoded while the server runs the
