@@ -15,7 +15,9 @@ from tests.contract.conftest import new_valkey_driver
 from vtasks.backends.valkey_enqueue import CHUNK, FIRST_CHUNK, chunked, shares_fields
 from vtasks.drivers.valkey.client import sync_client
 from vtasks.drivers.valkey.keys import queue_keys
+from vtasks.drivers.valkey.records import to_us
 from vtasks.drivers.valkey.scripts import WAKE_CAP
+from vtasks.wire import envelope
 
 N = 60  # over FIRST_CHUNK: two chunks
 
@@ -152,3 +154,28 @@ def test_shared_and_per_message_values_store_the_same(valkey: str) -> None:
             copies_k = queue_keys(backend.prefix, "copies")
             assert [m.decode() for m in client.zrange(copies_k.ready, 0, -1)] == ids_copies
             assert sorted(records[0]) == sorted(client.hgetall(copies_k.task(ids_copies[0])))
+
+
+def test_a_shared_chunks_messages_are_those_a_single_enqueue_writes(valkey: str) -> None:
+    """A stride-2 chunk puts each body together around its arguments' JSON once per chunk: byte
+    for byte the message ``encode`` writes for the same call, with per-call options (a
+    concurrency key), keyword arguments, a delay and a body large enough to be compressed."""
+    backend = task_backends["valkey"]
+    later = timezone.now() + timedelta(hours=1)
+    now = timezone.now()
+    for task, calls in (
+        (tasks.per_account.using(backend="valkey"),
+         [(("p",), {"account_id": i % 3, "seconds": 0.5}) for i in range(30)]),
+        (tasks.add.using(backend="valkey", run_after=later, priority=-3),
+         [((i, "é" * (i * 100)), {}) for i in range(30)]),
+    ):  # fmt: skip
+        news = [backend.prepare(task, args, kwargs, None, now) for args, kwargs in calls]
+        enqueue_calls, _, _ = backend._enqueue.batch(news)
+        enqueue_calls = list(enqueue_calls)
+        assert [call.args[4] for call in enqueue_calls] == [2, 2]
+        messages = [m for call in enqueue_calls for m in call.args[10::2]]
+        enqueued_us = to_us(now)
+        assert messages == [backend._enqueue.encode(new, enqueued_us) for new in news]
+        assert any(m[1] == envelope.ZSTD for m in messages) == (task.name == "add")
+        bodies = [envelope.decode(m) for m in messages]
+        assert [(b["args"], b["kwargs"]) for b in bodies] == [(list(a), k) for a, k in calls]

@@ -58,6 +58,9 @@ class NewTask:
     args: list[Any]
     kwargs: dict[str, Any]
     enqueued_at: datetime
+    #: ``args`` and ``kwargs`` as JSON, from the payload check (a message embeds them).
+    args_json: bytes
+    kwargs_json: bytes
     unique_key: str | None = None
     unique_expires_at: datetime | None = None
     #: This call's options as JSON when they differ from ``plan.options_json`` (a concurrency key).
@@ -161,29 +164,32 @@ class VTasksBackend(BaseTaskBackend):
         )
 
     def prepare(
-        self, task: DjangoTask, args: Sequence[Any], kwargs: dict[str, Any], *,
+        self, task: DjangoTask, args: Sequence[Any], kwargs: dict[str, Any],
         task_id: str | None = None, now: datetime | None = None,
     ) -> NewTask:  # fmt: skip
         """Validate one call and build what is stored; raises before anything is written.
 
-        A bulk enqueue passes ``task_id`` and ``now``: one ``urandom`` and one clock read for
-        the whole batch, not two system calls per task."""
+        A bulk enqueue passes ``task_id`` and ``now`` (by position: cheaper per call): one
+        ``urandom`` and one clock read for the whole batch, not two system calls per task."""
         plan = self.plan(task)
         norm_args, norm_kwargs = codec.normalize_arguments(args, kwargs)
-        size = codec.arguments_size(norm_args, norm_kwargs)
+        args_json, kwargs_json = codec.arguments_json(norm_args, norm_kwargs)
+        size = len(args_json) + len(kwargs_json)
         if size > self.max_payload:
             raise PayloadTooLarge(
                 f"{plan.task_path}: the arguments encode to {size} bytes, over the "
                 f"{self.max_payload}-byte cap ({env.MAX_PAYLOAD_BYTES}); pass a reference to "
                 "the data (a primary key, a file name) instead"
             )
-        new = NewTask(  # id, task, plan, args, kwargs, enqueued_at (in order: see ``NewTask``)
+        new = NewTask(  # in order: see ``NewTask``
             task_id or os.urandom(16).hex(),
             task,
             plan,
             norm_args,
             norm_kwargs,
             now or timezone.now(),
+            args_json,
+            kwargs_json,
         )
         if plan.concurrency is not None:
             new.options_json = plan.concurrency.options_json(norm_args, norm_kwargs)
@@ -229,19 +235,22 @@ class VTasksBackend(BaseTaskBackend):
         calls = list(calls)
         ids, now = os.urandom(16 * len(calls)).hex(), timezone.now()
         prepared = [
-            self.prepare(task, args, kwargs, task_id=ids[i * 32 : i * 32 + 32], now=now)
+            self.prepare(task, args, kwargs, ids[i * 32 : i * 32 + 32], now)
             for i, (task, args, kwargs) in enumerate(calls)
         ]
-        results: list[TaskResult] = []
+        results: list[TaskResult | None] = []
 
         def build_results() -> None:
-            results.extend(
-                ready_result(new.task, new.id, new.enqueued_at, new.args, new.kwargs, self.alias)
+            alias = self.alias  # a list, not a generator: comprehensions run inline (PEP 709)
+            results.extend([
+                ready_result(new.task, new.id, new.enqueued_at, new.args, new.kwargs, alias)
                 for new in prepared
-            )
+            ])  # fmt: skip
 
         stored = self.store_many(prepared, meanwhile=build_results)
         announce = wanted(task_enqueued, type(self))
+        if all(stored) and not announce:  # the usual batch: nothing refused, nobody listening
+            return results
         for result, ok in zip(results, stored, strict=True):
             if ok and announce:
                 task_enqueued.send(type(self), task_result=result)

@@ -18,7 +18,7 @@ from typing import Any
 from vtasks.backends.base import NewTask
 from vtasks.drivers.valkey.exchange import Packed, bulk, pack
 from vtasks.drivers.valkey.keys import QueueKeys, global_keys, queue_keys
-from vtasks.drivers.valkey.records import message_body, to_us
+from vtasks.drivers.valkey.records import body_parts, message_json, to_us
 from vtasks.drivers.valkey.scripts import SCRIPTS, WAKE_CAP, After, Call
 from vtasks.wire import envelope
 
@@ -114,9 +114,7 @@ class EnqueueCalls:
                 if head.enqueued_at is not enqueued_at:
                     enqueued_at, enqueued_us = head.enqueued_at, to_us(head.enqueued_at)
                 args += (2, *shared_values(head, enqueued_us))
-                for index in chunk:
-                    new = news[index]
-                    args += (new.id, self.encode(new, enqueued_us))
+                args += self._shared_messages(news, chunk, enqueued_us)
             else:
                 unique = any(news[index].unique_key for index in chunk)
                 args.append(9 if unique else 6)
@@ -127,21 +125,45 @@ class EnqueueCalls:
                     args += self.message_args(new, enqueued_us, unique)
             yield Call(SCRIPTS["enqueue"], enqueue_keys(k), args)
 
+    def _shared_messages(
+        self, news: Sequence[NewTask], chunk: list[int], enqueued_us: int
+    ) -> list[Any]:
+        """Ids and messages of a stride-2 chunk (one task, one enqueue time): the body's text
+        around each message's arguments is put together once for the chunk."""
+        first = news[chunk[0]]
+        task, plan = first.task, first.plan
+        before, between, after = body_parts(
+            plan.task_path, self.alias, task.queue_name, task.priority,
+            None if task.run_after is None else to_us(task.run_after), enqueued_us,
+        )  # fmt: skip
+        options = plan.options_json.encode()
+        join, wrap, threshold = b"".join, envelope.wrap, self.compress_threshold
+        values: list[Any] = []
+        for index in chunk:
+            new = news[index]
+            own = new.options_json  # a concurrency key's call has options of its own
+            body = join((
+                before, new.args_json, between, new.kwargs_json, after,
+                options if own is None else own.encode(), b"}",
+            ))  # fmt: skip
+            values += (new.id, wrap(body, threshold=threshold))
+        return values
+
     def encode(self, new: NewTask, enqueued_us: int) -> bytes:
         """One message's envelope (the call, with times as integer microseconds)."""
         task, plan = new.task, new.plan
-        body = message_body(  # in order: keywords cost more than building the body
+        body = message_json(  # in order: keywords cost more than building the body
             plan.task_path,
             self.alias,
             task.queue_name,
             task.priority,
-            new.args,
-            new.kwargs,
+            new.args_json,
+            new.kwargs_json,
             None if task.run_after is None else to_us(task.run_after),
             enqueued_us,
             new.options_json or plan.options_json,
         )
-        return envelope.encode(body, threshold=self.compress_threshold)
+        return envelope.wrap(body, threshold=self.compress_threshold)
 
     def message_args(self, new: NewTask, enqueued_us: int, unique: bool) -> list[Any]:
         """One message's values: 9 in a chunk with unique keys, else 6."""
@@ -158,6 +180,8 @@ class EnqueueCalls:
 
 def stored(results: list[Any], slots: list[list[int]], count: int) -> list[bool]:
     """Per message of a batch: whether it was stored (``False``: its unique key was taken)."""
+    if all(flags.count(1) == len(flags) for flags in results):  # the usual batch: all stored
+        return [True] * count
     flags_by_index = [False] * count
     for flags, indexes in zip(results, slots, strict=True):
         for index, flag in zip(indexes, flags, strict=True):

@@ -107,9 +107,13 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def arguments_size(args: list[Any], kwargs: dict[str, Any]) -> int:
-    """How many bytes normalised ``args`` and ``kwargs`` take as JSON (UTF-8), together."""
-    return len(orjson.dumps((args, kwargs))) - 3  # the pair's brackets and comma
+_NO_KWARGS = b"{}"
+
+
+def arguments_json(args: list[Any], kwargs: dict[str, Any]) -> tuple[bytes, bytes]:
+    """Normalised ``args`` and ``kwargs`` as JSON (UTF-8): their size is checked against the
+    payload cap, and a message embeds them as they are rather than encoding them again."""
+    return orjson.dumps(args), orjson.dumps(kwargs) if kwargs else _NO_KWARGS
 
 
 def dumps_canonical(value: Any) -> str:

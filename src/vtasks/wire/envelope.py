@@ -49,7 +49,11 @@ _PLAIN = bytes((VERSION, 0))
 
 def encode(body: Any, *, threshold: int | None = None) -> bytes:
     """Encode already-normalised JSON data as a message."""
-    data = orjson.dumps(body)
+    return wrap(orjson.dumps(body), threshold=threshold)
+
+
+def wrap(data: bytes, *, threshold: int | None = None) -> bytes:
+    """A message of ``data``, a body encoded as JSON already (compressed above the threshold)."""
     limit = compress_threshold() if threshold is None else threshold
     if len(data) > limit:
         import zstandard
