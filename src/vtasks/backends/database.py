@@ -19,7 +19,6 @@ from vtasks.backends import db_queues, db_schedules
 from vtasks.backends.base import NewTask, VTasksBackend
 from vtasks.core.cron import Schedule, slot_key
 from vtasks.core.sqlfile import load
-from vtasks.wire import codec
 
 QUERIES = load("vtasks.backends", "queries.sql")
 
@@ -305,7 +304,7 @@ def _columns(new: NewTask, backend: str, adapt: Callable[[Any], Any]) -> tuple[A
     task, plan = new.task, new.plan
     return (
         new.id, backend, plan.task_path, task.queue_name, task.priority,
-        codec.dumps(new.args), codec.dumps(new.kwargs), adapt(task.run_after),
+        new.args_json.decode(), new.kwargs_json.decode(), adapt(task.run_after),
         adapt(new.available_at), adapt(new.enqueued_at), plan.max_attempts,
         new.unique_key if plan.release_unique_on_finish else None,
         new.options_json or plan.options_json,
