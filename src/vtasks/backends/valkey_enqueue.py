@@ -18,7 +18,7 @@ from typing import Any
 from vtasks.backends.base import NewTask
 from vtasks.drivers.valkey.exchange import Packed, bulk, pack
 from vtasks.drivers.valkey.keys import QueueKeys, global_keys, queue_keys
-from vtasks.drivers.valkey.records import body_parts, message_json, to_us
+from vtasks.drivers.valkey.records import KWARGS_FIELD, body_parts, message_json, to_us
 from vtasks.drivers.valkey.scripts import SCRIPTS, WAKE_CAP, After, Call
 from vtasks.wire import envelope
 
@@ -132,7 +132,7 @@ class EnqueueCalls:
         around each message's arguments is put together once for the chunk."""
         first = news[chunk[0]]
         task, plan = first.task, first.plan
-        before, between, after = body_parts(
+        head, tail = body_parts(
             plan.task_path, self.alias, task.queue_name, task.priority,
             None if task.run_after is None else to_us(task.run_after), enqueued_us,
         )  # fmt: skip
@@ -143,8 +143,8 @@ class EnqueueCalls:
             new = news[index]
             own = new.options_json  # a concurrency key's call has options of its own
             body = join((
-                before, new.args_json, between, new.kwargs_json, after,
-                options if own is None else own.encode(), b"}",
+                head, new.args_json, KWARGS_FIELD, new.kwargs_json, tail,
+                own.encode() if own else options, b"}",
             ))  # fmt: skip
             values += (new.id, wrap(body, threshold=threshold))
         return values

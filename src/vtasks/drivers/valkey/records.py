@@ -58,32 +58,30 @@ def message_json(
     integer microseconds), put together from JSON encoded already. The arguments' JSON comes
     from the payload check, and the fields one task shares are encoded once per task: encoding
     the whole object again cost more than the rest of building the message."""
-    before, between, after = body_parts(
-        task_path, backend, queue_name, priority, run_after_us, enqueued_at_us
-    )
-    return b"".join((before, args_json, between, kwargs_json, after, options_json.encode(), b"}"))
+    head, tail = body_parts(task_path, backend, queue_name, priority, run_after_us, enqueued_at_us)
+    return b"".join((head, args_json, KWARGS_FIELD, kwargs_json, tail, options_json.encode(), b"}"))
+
+
+#: A body's text between its arguments' JSON and its keyword arguments' JSON.
+KWARGS_FIELD = b',"kwargs":'
 
 
 def body_parts(
     task_path: str, backend: str, queue_name: str, priority: int, run_after_us: int | None,
     enqueued_at_us: int,
-) -> tuple[bytes, bytes, bytes]:  # fmt: skip
-    """The body's text around its arguments' JSON, its kwargs' JSON and its options' JSON (and
-    the closing brace): the same for every message of one task enqueued at one time."""
+) -> tuple[bytes, bytes]:  # fmt: skip
+    """A body's text before its arguments' JSON, and from its keyword arguments' JSON to its
+    options' JSON: the same for every message of one task enqueued at one time."""
     run_after = b"null" if run_after_us is None else b"%d" % run_after_us
-    return (
-        _body_head(task_path, backend, queue_name, priority),
-        b',"kwargs":',
-        b',"run_after":%b,"enqueued_at":%d,"options":' % (run_after, enqueued_at_us),
-    )
+    tail = b',"run_after":%b,"enqueued_at":%d,"options":' % (run_after, enqueued_at_us)
+    return _body_head(task_path, backend, queue_name, priority), tail
 
 
 @functools.lru_cache(maxsize=1024)
 def _body_head(task_path: str, backend: str, queue_name: str, priority: int) -> bytes:
     """The body's text up to its arguments' JSON."""
-    return b'{"task_path":%b,"backend":%b,"queue_name":%b,"priority":%b,"args":' % (
-        orjson.dumps(task_path), orjson.dumps(backend), orjson.dumps(queue_name),
-        orjson.dumps(priority),
+    return b'{"task_path":%b,"backend":%b,"queue_name":%b,"priority":%d,"args":' % (
+        orjson.dumps(task_path), orjson.dumps(backend), orjson.dumps(queue_name), priority,
     )  # fmt: skip
 
 
