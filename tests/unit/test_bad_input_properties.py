@@ -17,29 +17,16 @@ import orjson
 import pytest
 import yaml
 import zstandard
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.strategies import FUZZ, json_values
 from vtasks.config import env, loader, sources
 from vtasks.core.errors import ConfigError, EnvelopeError
 from vtasks.drivers.base import Claim
 from vtasks.drivers.valkey.records import build_claim, decode_message, to_us
 from vtasks.wire import envelope
 
-FUZZ = settings(
-    max_examples=300, deadline=None, database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)  # fmt: skip
-
-json_scalars = (
-    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
-)  # fmt: skip
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20,
-)  # fmt: skip
 #: Message bodies: the real field names with values of any JSON type, and stray keys.
 BODY_KEYS = ["task_path", "backend", "queue_name", "priority", "args", "kwargs", "run_after",
              "enqueued_at", "options"]  # fmt: skip

@@ -8,26 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.strategies import FUZZ, json_values
 from vtasks.drivers.valkey.records import decode_message, message_json
 from vtasks.wire import codec, envelope
 
-PROPERTY = settings(
-    max_examples=100, deadline=None, database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)  # fmt: skip
+PROPERTY = settings(FUZZ, max_examples=100)  # fewer than FUZZ: each example builds many names
 
-json_scalars = (
-    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
-)  # fmt: skip
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
-    max_leaves=12,
-)  # fmt: skip
 #: Names with what JSON must escape: quotes, backslashes, control characters, non-ASCII.
 names = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=24)
 times = st.none() | st.integers(min_value=0, max_value=2**62)
