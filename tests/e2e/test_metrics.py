@@ -99,10 +99,13 @@ def test_the_tree_serves_counters_that_match_the_tasks_it_ran(alias, tmp_path):
     )
     enqueue_mix(alias, tmp_path)
     with supervisor(config, log=tmp_path / "sup.log") as sup:
+        # Depths and the process table are sampled every few seconds: a sample taken while a
+        # retry still waited shows it queued until the next one.
         wait_for(
             lambda: value(scraped(port), "vtasks_dead_letters_total") == 4
-            and value(scraped(port), "vtasks_processes", kind="worker") == 2,
-            timeout=30, what="the tasks to run and the process table to be sampled",
+            and value(scraped(port), "vtasks_processes", kind="worker") == 2
+            and value(scraped(port), "vtasks_queue_depth", queue="default") == 0,
+            timeout=30, what="the tasks to run and the depths and process table to be sampled",
         )  # fmt: skip
         samples = scrape(port)
         assert processed(samples, "tests.tasks.record", "SUCCESSFUL") == 10
