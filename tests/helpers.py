@@ -119,3 +119,12 @@ def wait_for(
 
 def lines(path: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
+
+
+def complete_lines(path: Path) -> list[str]:
+    """The lines of a log other processes append to, without a last line still being written:
+    an append is atomic for other appenders, not for a reader (it can see half of it)."""
+    if not path.exists():
+        return []
+    text = path.read_text()
+    return text[: text.rfind("\n") + 1].splitlines()

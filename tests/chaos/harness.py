@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.chaos.tasks import DONE, STARTS
-from tests.helpers import vtasks_command
+from tests.helpers import complete_lines, vtasks_command
 
 WORKER_LOST = "vtasks.core.errors.WorkerLost"
 #: Seconds without a heartbeat before a process counts as dead. tests.settings' 3 s proved too
@@ -108,16 +108,14 @@ class Chaos(threading.Thread):
 def runs(path: Path) -> dict[str, list[int]]:
     """token -> the pids that wrote a line for it, in file order."""
     seen: dict[str, list[int]] = collections.defaultdict(list)
-    if path.exists():
-        for line in path.read_text().splitlines():
-            token, pid = line.split()[:2]
-            seen[token].append(int(pid))
+    for line in complete_lines(path):
+        token, pid = line.split()[:2]
+        seen[token].append(int(pid))
     return seen
 
 
 def done_count(directory: Path) -> int:
-    path = directory / DONE
-    return len(set(path.read_text().split()[::2])) if path.exists() else 0
+    return len(runs(directory / DONE))
 
 
 def _errors(record: dict[str, Any]) -> list[dict[str, Any]]:

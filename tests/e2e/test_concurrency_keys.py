@@ -10,7 +10,7 @@ from pathlib import Path
 from django.tasks import TaskResultStatus, task_backends
 
 from tests import storage, tasks
-from tests.helpers import lines, spawn_worker, wait_for, work
+from tests.helpers import complete_lines, lines, spawn_worker, wait_for, work
 from vtasks.wire import codec
 
 LIMITED = "vtasks.core.errors.ConcurrencyLimited"
@@ -18,9 +18,7 @@ LIMITED = "vtasks.core.errors.ConcurrencyLimited"
 
 def events(path: Path) -> list[tuple[str, str, int]]:
     """``(start|end, key, monotonic ns)`` in the order the lines were appended."""
-    if not path.exists():
-        return []
-    rows = [line.split() for line in path.read_text().splitlines() if line]
+    rows = [line.split() for line in complete_lines(path) if line]
     return [(kind, key, int(ns)) for kind, key, ns in rows]
 
 
