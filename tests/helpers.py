@@ -118,7 +118,8 @@ def wait_for(
 
 
 def lines(path: Path) -> list[str]:
-    return path.read_text().split() if path.exists() else []
+    """The tokens of a log that tasks append to, one line each (whole lines only)."""
+    return [token for line in complete_lines(path) for token in line.split()]
 
 
 def complete_lines(path: Path) -> list[str]:
