@@ -1,5 +1,6 @@
 import math
 
+import orjson
 import pytest
 
 from vtasks.core.errors import ArgumentNotJSON
@@ -57,3 +58,16 @@ def test_nested_kwarg_is_named():
 
 def test_canonical_dump_sorts_keys():
     assert codec.dumps_canonical({"b": 1, "a": 2}) == codec.dumps_canonical({"a": 2, "b": 1})
+
+
+def test_arguments_json_is_orjsons_text_in_objects_of_its_own():
+    args, kwargs = ["k1", 2, None], {"when": "now", "n": [1, 2]}
+    args_json, kwargs_json = codec.arguments_json(args, kwargs)
+    assert args_json == orjson.dumps(args) and kwargs_json == orjson.dumps(kwargs)
+    assert codec.arguments_json(args, {}) == (orjson.dumps(args), b"{}")
+
+
+def test_kept_copies_the_encoded_text():
+    data = orjson.dumps(["k1"])
+    copy = codec.kept(data)
+    assert copy == data and copy is not data and type(copy) is bytes

@@ -112,8 +112,23 @@ _NO_KWARGS = b"{}"
 
 def arguments_json(args: list[Any], kwargs: dict[str, Any]) -> tuple[bytes, bytes]:
     """Normalised ``args`` and ``kwargs`` as JSON (UTF-8): their size is checked against the
-    payload cap, and a message embeds them as they are rather than encoding them again."""
-    return orjson.dumps(args), orjson.dumps(kwargs) if kwargs else _NO_KWARGS
+    payload cap, and a message embeds them as they are rather than encoding them again.
+
+    Each is a copy of what orjson returns (see ``kept``): a bulk enqueue holds a thousand of them
+    until its messages are built."""
+    return kept(orjson.dumps(args)), kept(orjson.dumps(kwargs)) if kwargs else _NO_KWARGS
+
+
+def kept(data: bytes) -> bytes:
+    """``data`` copied into an object of its own size, for JSON that is held while more is encoded.
+
+    orjson writes into a buffer of at least 1 KiB that it then shrinks in place. Held, each such
+    object keeps a slot that the next encoding's buffer no longer fits, so many of them live make
+    every encoding take fresh memory from the system: 2.1-3.3 µs a call against 0.3-0.6 µs with
+    the copy (1,000 short argument lists held, CPython 3.13 on glibc; five fresh processes each).
+    The copy of a short text is small, so Python's own allocator serves it, and orjson's buffer is
+    freed for the next call to reuse."""
+    return memoryview(data).tobytes()
 
 
 def dumps_canonical(value: Any) -> str:
