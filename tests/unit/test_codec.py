@@ -60,7 +60,7 @@ def test_canonical_dump_sorts_keys():
     assert codec.dumps_canonical({"b": 1, "a": 2}) == codec.dumps_canonical({"a": 2, "b": 1})
 
 
-def test_arguments_json_is_orjsons_text_in_objects_of_its_own():
+def test_arguments_json_is_orjsons_text():
     args, kwargs = ["k1", 2, None], {"when": "now", "n": [1, 2]}
     args_json, kwargs_json = codec.arguments_json(args, kwargs)
     assert args_json == orjson.dumps(args) and kwargs_json == orjson.dumps(kwargs)
