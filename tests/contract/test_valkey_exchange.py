@@ -204,3 +204,65 @@ async def test_an_async_exchange_past_its_deadline_raises_a_timeout_and_drops_it
         await lane.aclose()
         await client.aclose()
         await other.aclose()
+
+
+async def test_an_async_connection_the_server_closed_while_idle_is_replaced_unseen(
+    valkey: str,
+) -> None:
+    """Once the loop has seen the server close an idle connection, the next exchange goes out on
+    a new one: nothing had been sent, so nothing is lost or run twice, and the caller sees no
+    error."""
+    url = os.environ["VTASKS_TEST_VALKEY_URL"]
+    client, other = new_async_client(url), new_async_client(url)
+    lane = AsyncExchange(client)
+    try:
+        mine = (await lane.exchange([("CLIENT", "ID")]))[0]
+        await other.client_kill_filter(_id=mine)
+        await asyncio.sleep(0.05)  # the loop reads the connection's end of file
+        replies = await lane.exchange([("CLIENT", "ID"), ("PING",)])
+        assert replies[0] != mine and replies[1] == b"PONG"
+        assert len(lane._idle) == 1
+    finally:
+        await lane.aclose()
+        await client.aclose()
+        await other.aclose()
+
+
+async def test_an_async_exchange_sends_each_batch_at_once_and_keeps_error_replies_in_place(
+    valkey: str,
+) -> None:
+    """The asyncio side writes straight to valkey-py's stream and reads from its parser: the
+    replies still come back raw and in order, an error reply as its ``ResponseError``, and a
+    send far past the transport's buffer limits (flow control) arrives whole."""
+    client = new_async_client(os.environ["VTASKS_TEST_VALKEY_URL"])
+    lane = AsyncExchange(client)
+    key = f"{os.environ['VTASKS_TEST_VALKEY_PREFIX']}:lane-raw"
+    big = b"x" * (4 * 1024 * 1024)
+    try:
+        replies = await lane.exchange(
+            [("SET", key, big), ("INCRBY", key, "x"), ("STRLEN", key), ("DEL", key)]
+        )
+        assert replies[0] == b"OK"
+        assert isinstance(replies[1], ResponseError)
+        assert replies[2:] == [len(big), 1]
+    finally:
+        await lane.aclose()
+        await client.aclose()
+
+
+async def test_an_async_exchange_falls_back_to_the_public_api_without_valkey_pys_streams(
+    valkey: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection class without valkey-py's stream attributes (a later valkey-py, another
+    connection class) is driven through ``send_packed_command``/``read_response``, with the same
+    replies."""
+    monkeypatch.setattr(_exchange, "_streams", lambda connection: None)
+    client = new_async_client(os.environ["VTASKS_TEST_VALKEY_URL"])
+    lane = AsyncExchange(client)
+    key = f"{os.environ['VTASKS_TEST_VALKEY_PREFIX']}:lane-public"
+    try:
+        replies = await lane.exchange([("SET", key, "1"), ("INCRBY", key, "x"), ("DEL", key)])
+        assert replies[0] == b"OK" and isinstance(replies[1], ResponseError) and replies[2] == 1
+    finally:
+        await lane.aclose()
+        await client.aclose()
