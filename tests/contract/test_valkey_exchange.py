@@ -37,6 +37,25 @@ def test_replies_come_back_in_order_with_errors_in_place(client: object) -> None
     assert replies[2:] == [2, 1]
 
 
+def test_without_valkey_pys_parser_the_replies_are_the_same(
+    client: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection class without valkey-py's parser is read through its ``read_response``."""
+    monkeypatch.setattr(_exchange, "_parser", lambda connection: None)
+    test_replies_come_back_in_order_with_errors_in_place(client)
+
+
+def test_a_connection_reset_while_reading_is_a_connection_error_and_drops_it(
+    client: object,
+) -> None:
+    """The server goes away between the send and the reply: the caller gets valkey-py's
+    ``ConnectionError`` (the command may have run), and the next call starts on a new one."""
+    mine = exchange(client, [("CLIENT", "ID")])[0]
+    with pytest.raises(ConnectionError):
+        exchange(client, [("CLIENT", "KILL", "ID", str(mine), "SKIPME", "no"), ("PING",)])
+    assert exchange(client, [("CLIENT", "ID")])[0] != mine
+
+
 def test_a_large_first_command_goes_out_alone_a_short_one_with_the_rest(
     client: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:

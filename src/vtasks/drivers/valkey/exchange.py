@@ -110,15 +110,32 @@ def exchange(
     try:
         if meanwhile is not None:
             meanwhile()
-        for _ in range(count):
-            try:
-                replies.append(connection.read_response())
-            except ResponseError as error:
-                replies.append(error)
+        parser = _parser(connection)
+        if parser is None:  # not valkey-py's connection class: through its public API
+            for _ in range(count):
+                try:
+                    replies.append(connection.read_response())
+                except ResponseError as error:
+                    replies.append(error)
+        else:
+            # Straight from the parser, which returns an error reply in its place: the
+            # connection's ``read_response`` formats the server's address for a possible error
+            # and raises the error reply to be caught here. A single enqueue costs the client
+            # 130,000 instructions so, against 139,000 (callgrind).
+            for _ in range(count):
+                replies.append(parser.read_response())
+    except OSError as error:  # a reset or refused socket (a timeout the parser has translated)
+        connection.disconnect()
+        raise ConnectionError(f"Error while reading from the server: {error}") from error
     except BaseException:
         connection.disconnect()  # unread replies would answer the next caller's commands
         raise
     return replies
+
+
+def _parser(connection: Any) -> Any:
+    """valkey-py's reply parser of a sync ``connection``; ``None`` for another connection class."""
+    return getattr(connection, "_parser", None)
 
 
 def _send(client: Any, connection: Any, packed: list[bytes], *, retry: bool) -> Any:
