@@ -23,7 +23,13 @@ from django.utils import timezone
 
 from vtasks.backends import valkey_tasks as _tasks
 from vtasks.backends.base import NewTask, VTasksBackend
-from vtasks.backends.valkey_enqueue import EnqueueCalls, enqueue_keys, script_head, stored
+from vtasks.backends.valkey_enqueue import (
+    EnqueueCalls,
+    enqueue_keys,
+    script_head,
+    stored,
+    stored_one,
+)
 from vtasks.backends.valkey_source import DEFAULT_URL, Source
 from vtasks.config import env
 from vtasks.drivers.valkey import finished as _finished
@@ -88,14 +94,14 @@ class ValkeyBackend(VTasksBackend):
     # -- enqueue -------------------------------------------------------------------------------
     def store(self, new: NewTask) -> bool:
         call, sadd = self._enqueue.single(new)
-        [flags] = run(self._sync(), [call], sadd)
-        return flags[0] == 1
+        [reply] = run(self._sync(), [call], sadd)
+        return stored_one(reply)
 
     async def astore(self, new: NewTask) -> bool:
         call, sadd = self._enqueue.single(new)
         client, lane = await self.source.async_client_and_lane()
-        [flags] = await arun(client, [call], sadd, lane=lane)
-        return flags[0] == 1
+        [reply] = await arun(client, [call], sadd, lane=lane)
+        return stored_one(reply)
 
     def store_many(
         self, news: Sequence[NewTask], meanwhile: Callable[[], None] | None = None

@@ -179,14 +179,23 @@ class EnqueueCalls:
 
 
 def stored(results: list[Any], slots: list[list[int]], count: int) -> list[bool]:
-    """Per message of a batch: whether it was stored (``False``: its unique key was taken)."""
-    if all(flags.count(1) == len(flags) for flags in results):  # the usual batch: all stored
-        return [True] * count
-    flags_by_index = [False] * count
-    for flags, indexes in zip(results, slots, strict=True):
-        for index, flag in zip(indexes, flags, strict=True):
-            flags_by_index[index] = bool(int(flag))
+    """Per message of a batch: whether it was stored (``False``: its unique key was taken).
+
+    A call's reply is its count of messages when none had a unique key (all were stored), else
+    a flag per message (see ``enqueue.lua``)."""
+    if all(type(reply) is int or reply.count(1) == len(reply) for reply in results):
+        return [True] * count  # the usual batch: all stored
+    flags_by_index = [True] * count
+    for reply, indexes in zip(results, slots, strict=True):
+        if type(reply) is not int:
+            for index, flag in zip(indexes, reply, strict=True):
+                flags_by_index[index] = bool(int(flag))
     return flags_by_index
+
+
+def stored_one(reply: Any) -> bool:
+    """Whether a single task's call stored it: its reply is a count (no unique key) or a flag."""
+    return reply == 1 if type(reply) is int else int(reply[0]) == 1
 
 
 def shared_values(new: NewTask, enqueued_us: int) -> tuple[int, int, str, int]:

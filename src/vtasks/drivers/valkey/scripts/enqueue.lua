@@ -9,7 +9,9 @@
 --   as a field of the record. A chunk whose messages also share priority, available_at, delayed
 --   and max_attempts (a bulk enqueue of one task) takes stride 2: those four come once, before
 --   the messages, and each message is its id and message alone.
--- Returns one 1 (stored) or 0 (its unique key is taken) per message, in order.
+-- Returns, with a stride of 9 (unique keys) or a slot guard, one 1 (stored) or 0 (its unique key
+-- is taken) per message, in order; otherwise every message is stored and it returns their count
+-- (the table of ones cost the server 880 of a message's 25,060 instructions; callgrind).
 -- The ready score is (100 - priority) * 2^44 + sequence: higher priority first, FIFO within one;
 -- every value stays an exact integer in a double.
 -- Hand-off: while nothing waits in the ready set and the queue is not paused, a due message is
@@ -77,6 +79,7 @@ local count = (last_arg - first_arg + 1) / stride
 local seq = redis.call('INCRBY', KEYS[3], count) - count
 -- Counters index the tables: Lua's # operator searches the table each time.
 local results, n_results, ready_count = {}, 0, 0
+local flags = stride == 9 or KEYS[8] ~= nil
 -- Ready members go in by one ZADD per 500 (a command per message costs the server more than the
 -- message's own work; 1,000 arguments stay far below Lua's stack limit).
 local ready, ready_n = {}, 0
@@ -140,7 +143,9 @@ for i = first_arg, last_arg, stride do
             backlog = true
         end
         n_results = n_results + 1
-        results[n_results] = 1
+        if flags then
+            results[n_results] = 1
+        end
     else
         n_results = n_results + 1
         results[n_results] = 0
@@ -162,5 +167,8 @@ if ready_count > 0 then
         end
         redis.call('LPUSH', KEYS[4], unpack(tokens))
     end
+end
+if not flags then
+    return n_results
 end
 return results
