@@ -233,9 +233,9 @@ async def _asend(connection: Any, data: bytes) -> None:
 
     With valkey-py's stream-based connections this writes to the stream itself: their
     ``send_packed_command`` goes through ``writelines`` and its checks, and with the reads below
-    an ``aenqueue`` costs the client 247,000 instructions instead of 278,000 on asyncio's own
-    loop, 207,000 instead of 215,000 under uvloop (callgrind). Any other connection class sends
-    its own way."""
+    an ``aenqueue`` costs the client 254,000 instructions instead of 277,000 on asyncio's own
+    loop, 207,000 instead of 211,000 under uvloop (callgrind, ``PYTHONHASHSEED=0``). Any other
+    connection class sends its own way."""
     if not connection.is_connected:
         await connection.connect()
     streams = _streams(connection)
