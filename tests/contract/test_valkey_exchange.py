@@ -8,7 +8,7 @@ import gc
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from valkey.exceptions import ConnectionError, ResponseError, TimeoutError
@@ -21,6 +21,18 @@ from vtasks.drivers.valkey.exchange import AsyncExchange, exchange
 @pytest.fixture
 def client(valkey: str) -> Iterator[object]:
     yield sync_client(os.environ["VTASKS_TEST_VALKEY_URL"])
+
+
+@pytest.fixture
+async def lane(valkey: str) -> AsyncIterator[AsyncExchange]:
+    """An ``AsyncExchange`` on a new asyncio client, both closed afterwards."""
+    client = new_async_client(os.environ["VTASKS_TEST_VALKEY_URL"])
+    exchange_lane = AsyncExchange(client)
+    try:
+        yield exchange_lane
+    finally:
+        await exchange_lane.aclose()
+        await client.aclose()
 
 
 def _client_ids(client: object) -> set[str]:
@@ -226,14 +238,12 @@ async def test_an_async_exchange_past_its_deadline_raises_a_timeout_and_drops_it
 
 
 async def test_an_async_connection_the_server_closed_while_idle_is_replaced_unseen(
-    valkey: str,
+    lane: AsyncExchange,
 ) -> None:
     """Once the loop has seen the server close an idle connection, the next exchange goes out on
     a new one: nothing had been sent, so nothing is lost or run twice, and the caller sees no
     error."""
-    url = os.environ["VTASKS_TEST_VALKEY_URL"]
-    client, other = new_async_client(url), new_async_client(url)
-    lane = AsyncExchange(client)
+    other = new_async_client(os.environ["VTASKS_TEST_VALKEY_URL"])
     try:
         mine = (await lane.exchange([("CLIENT", "ID")]))[0]
         await other.client_kill_filter(_id=mine)
@@ -242,46 +252,32 @@ async def test_an_async_connection_the_server_closed_while_idle_is_replaced_unse
         assert replies[0] != mine and replies[1] == b"PONG"
         assert len(lane._idle) == 1
     finally:
-        await lane.aclose()
-        await client.aclose()
         await other.aclose()
 
 
 async def test_an_async_exchange_sends_each_batch_at_once_and_keeps_error_replies_in_place(
-    valkey: str,
+    lane: AsyncExchange,
 ) -> None:
     """The asyncio side writes straight to valkey-py's stream and reads from its parser: the
     replies still come back raw and in order, an error reply as its ``ResponseError``, and a
     send far past the transport's buffer limits (flow control) arrives whole."""
-    client = new_async_client(os.environ["VTASKS_TEST_VALKEY_URL"])
-    lane = AsyncExchange(client)
     key = f"{os.environ['VTASKS_TEST_VALKEY_PREFIX']}:lane-raw"
     big = b"x" * (4 * 1024 * 1024)
-    try:
-        replies = await lane.exchange(
-            [("SET", key, big), ("INCRBY", key, "x"), ("STRLEN", key), ("DEL", key)]
-        )
-        assert replies[0] == b"OK"
-        assert isinstance(replies[1], ResponseError)
-        assert replies[2:] == [len(big), 1]
-    finally:
-        await lane.aclose()
-        await client.aclose()
+    replies = await lane.exchange(
+        [("SET", key, big), ("INCRBY", key, "x"), ("STRLEN", key), ("DEL", key)]
+    )
+    assert replies[0] == b"OK"
+    assert isinstance(replies[1], ResponseError)
+    assert replies[2:] == [len(big), 1]
 
 
 async def test_an_async_exchange_falls_back_to_the_public_api_without_valkey_pys_streams(
-    valkey: str, monkeypatch: pytest.MonkeyPatch
+    lane: AsyncExchange, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A connection class without valkey-py's stream attributes (a later valkey-py, another
     connection class) is driven through ``send_packed_command``/``read_response``, with the same
     replies."""
     monkeypatch.setattr(_exchange, "_streams", lambda connection: None)
-    client = new_async_client(os.environ["VTASKS_TEST_VALKEY_URL"])
-    lane = AsyncExchange(client)
     key = f"{os.environ['VTASKS_TEST_VALKEY_PREFIX']}:lane-public"
-    try:
-        replies = await lane.exchange([("SET", key, "1"), ("INCRBY", key, "x"), ("DEL", key)])
-        assert replies[0] == b"OK" and isinstance(replies[1], ResponseError) and replies[2] == 1
-    finally:
-        await lane.aclose()
-        await client.aclose()
+    replies = await lane.exchange([("SET", key, "1"), ("INCRBY", key, "x"), ("DEL", key)])
+    assert replies[0] == b"OK" and isinstance(replies[1], ResponseError) and replies[2] == 1
