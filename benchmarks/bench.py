@@ -30,6 +30,7 @@ from harness.config import (
     Scale,
     ValkeyServer,
 )
+from harness.floor import FloorLine, command, measure_floor
 from harness.model import SystemResult
 from harness.report import RunInfo, merge, render_postgres, render_valkey
 from harness.runner import run_systems
@@ -136,10 +137,20 @@ def _valkey(run: Run) -> Family:
     limits = [valkey.redis_benchmark(run.broker, n), valkey.redis_benchmark(run.broker, n, 100)]
     for limit in limits:
         print(f"{limit.command}: {limit.rates or limit.error}", flush=True)
+    floor = FloorLine(command=" ".join(command(run.scale)))
+    measure_floor(run.broker, run.scale, floor, "before")
     results = run.systems("valkey")
+    measure_floor(run.broker, run.scale, floor, "after")
+    print(f"pickup floor (p50 / p99 ms): {_floors(floor)}", flush=True)
     targets = judge_valkey(results)
-    return Family(results=results, render=lambda info: render_valkey(info, results, limits, targets),
+    return Family(results=results,
+                  render=lambda info: render_valkey(info, results, limits, floor, targets),
                   targets=[t.line for t in targets])  # fmt: skip
+
+
+def _floors(floor: FloorLine) -> str:
+    found = [f"{f.percentile(50):.2f} / {f.percentile(99):.2f}" for f in floor.latencies]
+    return ", ".join(found) or str(floor.error)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

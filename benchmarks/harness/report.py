@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from harness.floor import FloorLine
 from harness.model import SystemResult
 from harness.pg import PgbenchResult
 from harness.targets import (
@@ -299,6 +300,26 @@ def _limit_section(limits: Sequence[BenchmarkLine], results: Sequence[SystemResu
     return lines + [""]
 
 
+def _floor_section(floor: FloorLine, results: Sequence[SystemResult]) -> list[str]:
+    """The pickup floor before and after the systems ran, and each system's p99 against it."""
+    lines = ["## Physical limit: pickup floor", "",
+             "No task system: valkey-py LPUSHes a key, a consumer blocked in BLPOP hands it to a waiting "
+             "thread, which records it as the tasks do; timed as section 5 times a task (the same client "
+             f"loop), before and after the systems ran (`benchmarks/{floor.command}`).", ""]  # fmt: skip
+    if not floor.latencies:
+        return [*lines, f"Not measured: {floor.error}", ""]
+    for when, latency in zip(("before", "after"), floor.latencies, strict=False):
+        lines.append(
+            f"- {when}: p50 **{_num(latency.percentile(50), 2)} ms**, p99 **{_num(latency.percentile(99), 2)} ms**, "
+            f"max {_num(latency.percentile(100), 2)} ms ({len(latency.samples_ms)} samples)"
+        )
+    best = min(f.percentile(99) or 0.0 for f in floor.latencies)
+    shares = [f"{r.name} {mine / best:.2f}×" for r in results if (mine := p99(r)) and best]
+    if shares:
+        lines += ["", f"p99 pickup ÷ the lower floor p99: {', '.join(shares)}."]
+    return lines + [""]
+
+
 def _sleep_section(results: Sequence[SystemResult]) -> list[str]:
     rows = [
         [r.name, str(s.concurrency), f"{s.n:,}", _num(s.sleep_rate), f"{s.n / s.concurrency * s.sleep_seconds:.2f}",
@@ -322,12 +343,14 @@ def render_valkey(
     run: RunInfo,
     results: Sequence[SystemResult],
     limits: Sequence[BenchmarkLine],
+    floor: FloorLine,
     targets: Sequence[Target],
 ) -> str:
     lines = [
         *_head(run, "Valkey", targets),
         *_context_section(run, results, _valkey_store(run)),
         *_limit_section(limits, results),
+        *_floor_section(floor, results),
         *_common_sections(results, "Each call is its own round trip (Celery: `task.delay()`)."),
         "## 7. Tasks that sleep 50 ms", "",
         "vtasks and django-vtasks: `async def` with `await asyncio.sleep(0.05)`; Celery: `time.sleep(0.05)` in its "
