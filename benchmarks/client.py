@@ -177,14 +177,19 @@ def _parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--chunk", type=int, default=1000)
     latency = commands.add_parser("latency")
     latency.add_argument("--out-dir", required=True)
-    latency.add_argument("--prefix", default="lat")
-    latency.add_argument("--samples", type=int, default=200)
-    latency.add_argument("--gap", type=float, default=0.02)
-    latency.add_argument("--idle", type=float, default=1.5)
-    latency.add_argument("--budget", type=float, default=60.0)
-    latency.add_argument("--ready-timeout", type=float, default=60.0)
-    latency.add_argument("--sample-timeout", type=float, default=5.0)
+    add_sampling_arguments(latency, prefix="lat")
     return parser
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser, *, prefix: str) -> None:
+    """The options ``_sample_latency`` reads (``floor.py`` samples with them too)."""
+    parser.add_argument("--prefix", default=prefix)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--gap", type=float, default=0.02)
+    parser.add_argument("--idle", type=float, default=1.5)
+    parser.add_argument("--budget", type=float, default=60.0)
+    parser.add_argument("--ready-timeout", type=float, default=60.0)
+    parser.add_argument("--sample-timeout", type=float, default=5.0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,7 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+from client import add_sampling_arguments
+
 LIST_KEY = "bench:floor"
 STOP = "stop"
 
@@ -91,18 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     roles.add_parser("worker")
     sampling = roles.add_parser("client")
     sampling.add_argument("--out-dir", default=os.environ.get("BENCH_OUT_DIR", "."))
-    sampling.add_argument("--prefix", default="floor")
-    sampling.add_argument("--samples", type=int, default=200)
-    sampling.add_argument("--gap", type=float, default=0.02)
-    sampling.add_argument("--idle", type=float, default=1.5)
-    sampling.add_argument("--budget", type=float, default=60.0)
-    sampling.add_argument("--ready-timeout", type=float, default=30.0)
-    sampling.add_argument("--sample-timeout", type=float, default=5.0)
+    add_sampling_arguments(sampling, prefix="floor")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    sys.path.insert(0, str(HERE))
     args = _parser().parse_args(argv)
     if args.role == "worker":
         return worker()
