@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from client import add_sampling_arguments
+from client import _sample_latency, _wait_for, add_sampling_arguments
 
 LIST_KEY = "bench:floor"
 STOP = "stop"
@@ -71,7 +71,6 @@ class _Push:
 
 def client(args: argparse.Namespace) -> dict[str, Any]:
     from benchtasks.completions import CompletionReader
-    from client import _sample_latency, _wait_for
 
     reader = CompletionReader(Path(args.out_dir))
     push = _Push(_connect())
