@@ -39,16 +39,16 @@ def measure_floor(server: ValkeyServer, scale: Scale, line: FloorLine, label: st
         [PYTHON, str(BENCH_DIR / "floor.py"), "worker"], env=env, log=WORK_DIR / "floor-worker.log"
     )
     try:
-        argv = [PYTHON, str(BENCH_DIR / command(scale)[0]), *command(scale)[1:],
-                "--out-dir", str(out_dir)]  # fmt: skip
+        script, *options = command(scale)
+        argv = [PYTHON, str(BENCH_DIR / script), *options, "--out-dir", str(out_dir)]
         out = run_json(argv, env=env, timeout=scale.latency_budget + 90, log=WORK_DIR / "floor.log")
     except StepError as exc:
         line.error = str(exc)[-300:]
         return
     finally:
         consumer.stop(grace=5.0)
-    if out.get("error"):
-        line.error = str(out["error"])
+    if out.get("error") or not out["samples_ms"]:  # no sample: no percentile to report
+        line.error = str(out.get("error") or f"every key was missed: {out['missed'][:3]}...")
         return
     line.latencies.append(
         Latency(samples_ms=out["samples_ms"], missed=len(out["missed"]), concurrency=1)
